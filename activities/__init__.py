@@ -1,0 +1,1 @@
+"""Side effects, one kind per module: the case file (database), paging, notification, dispatch."""

@@ -1,0 +1,122 @@
+"""Paging staff: find who is on call for the program and reach them on the paging channel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.channels import DeliveryChannel, OutboundMessage
+from domain.audit import AuditEntry
+from domain.effects import PageRequest, PageResult
+from domain.incident import PageTarget
+from domain.models import Notification, Staff
+from domain.vocabulary import DeliveryStatus, Role
+from infra.audit_log import append_in
+from infra.db import transaction
+
+
+class PagingActivities:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], channel: DeliveryChannel
+    ) -> None:
+        self._sessions = sessions
+        self._channel = channel
+
+    @activity.defn(name="page_staff")
+    async def page_staff(self, request: PageRequest) -> PageResult:
+        """Page the on-call supervisor (or every supervisor); each recipient at most once."""
+        recipients = await self._recipients(request)
+        delivered = False
+        for staff in recipients:
+            key = f"page:{request.incident_id}:{request.order.page_id}:{staff.id}"
+            if await self._already_sent(key):
+                delivered = True
+                continue
+            receipt = await self._channel.send(
+                OutboundMessage(
+                    idempotency_key=key,
+                    incident_id=str(request.incident_id),
+                    recipient_id=str(staff.id),
+                    address=None,
+                    subject="CrisisDesk page",
+                    body=f"Incident {request.incident_id}: {request.order.reason}",
+                )
+            )
+            delivered = delivered or receipt.status is not DeliveryStatus.FAILED
+            await self._record(request, staff, key, receipt.status, receipt.provider_ref)
+        return PageResult(
+            recipients=[str(s.id) for s in recipients],
+            channel=self._channel.name,
+            delivered=delivered,
+        )
+
+    async def _recipients(self, request: PageRequest) -> list[Staff]:
+        async with self._sessions() as session:
+            supervisors = (
+                await session.exec(
+                    select(Staff)
+                    .where(Staff.program_id == request.program_id)
+                    .where(Staff.role == Role.SUPERVISOR)
+                    .where(col(Staff.active).is_(True))
+                    .order_by(col(Staff.created_at))
+                )
+            ).all()
+        on_call = [s for s in supervisors if s.on_call]
+        if request.order.target is PageTarget.ON_CALL_SUPERVISOR and on_call:
+            return on_call
+        return list(supervisors)
+
+    async def _already_sent(self, key: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.exec(
+                select(Notification.id).where(Notification.idempotency_key == key)
+            )
+            return found.first() is not None
+
+    async def _record(
+        self,
+        request: PageRequest,
+        staff: Staff,
+        key: str,
+        status: DeliveryStatus,
+        provider_ref: str | None,
+    ) -> None:
+        now = datetime.now(UTC)
+        async with transaction(self._sessions) as session:
+            session.add(
+                Notification(
+                    incident_id=request.incident_id,
+                    program_id=request.program_id,
+                    purpose="page",
+                    recipient_type="staff",
+                    recipient_id=str(staff.id),
+                    channel=self._channel.name,
+                    status=status,
+                    idempotency_key=key,
+                    provider_ref=provider_ref,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await append_in(
+                session,
+                AuditEntry(
+                    event_key=key,
+                    program_id=request.program_id,
+                    action="page.sent",
+                    actor_id="system",
+                    actor_role="system",
+                    at=now,
+                    incident_id=request.incident_id,
+                    detail={
+                        "page_id": request.order.page_id,
+                        "recipient_id": str(staff.id),
+                        "reason": request.order.reason,
+                        "channel": self._channel.name,
+                    },
+                ),
+            )

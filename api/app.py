@@ -1,0 +1,41 @@
+"""The FastAPI application: routers, problem details, and the process runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.problems import install_problem_handlers
+from api.routes import clients, health, incidents, resources, staff
+from api.runtime import Runtime
+from infra.db import make_async_engine, session_factory
+from infra.settings import Settings
+
+
+def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
+    """Build the app; tests pass their own Temporal client, processes connect on start-up."""
+    engine = make_async_engine(settings.resolved_database_url)
+    runtime = Runtime(
+        settings=settings, engine=engine, sessions=session_factory(engine), temporal=temporal
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.connect_in_background()
+        yield
+        await runtime.close()
+
+    app = FastAPI(
+        title="CrisisDesk",
+        version="0.1.0",
+        summary="Durable emergency case manager for virtual intensive outpatient programs",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    for module in (health, staff, clients, resources, incidents):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,86 @@
+"""Request dependencies as annotated aliases: the session, the caller, the Temporal client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api.problems import Problem
+from api.runtime import Runtime
+from domain.models import Staff
+from domain.vocabulary import Role
+from infra.records import staff_by_token
+
+_bearer = HTTPBearer(auto_error=False, description="Staff bearer token")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; the route commits what it writes."""
+    async with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_temporal(runtime: RuntimeDep) -> Client:
+    if runtime.temporal is None:
+        raise Problem(503, "Service unavailable", "the workflow engine is not reachable yet")
+    return runtime.temporal
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+async def get_current_staff(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Staff:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(401, "Unauthorized", "a bearer token is required", headers=challenge)
+    staff = await staff_by_token(session, token=credentials.credentials)
+    if staff is None:
+        raise Problem(401, "Unauthorized", "the bearer token is not valid", headers=challenge)
+    structlog.contextvars.bind_contextvars(actor=str(staff.id))
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(get_current_staff)]
+
+
+def require(*roles: Role) -> Callable[[Staff], Coroutine[Any, Any, Staff]]:
+    allowed = frozenset(roles)
+
+    async def _staff_with_role(staff: CurrentStaff) -> Staff:
+        if staff.role not in allowed:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"a {staff.role} may not do this; it needs {' or '.join(sorted(allowed))}",
+            )
+        return staff
+
+    return _staff_with_role
+
+
+Admin = Annotated[Staff, Depends(require(Role.ADMIN))]
+Clinical = Annotated[Staff, Depends(require(Role.CLINICIAN, Role.SUPERVISOR))]
+Supervisor = Annotated[Staff, Depends(require(Role.SUPERVISOR))]
+DirectoryReader = Annotated[
+    Staff, Depends(require(Role.ADMIN, Role.CLINICIAN, Role.SUPERVISOR))
+]

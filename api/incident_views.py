@@ -1,0 +1,112 @@
+"""What the API answers about incidents: request bodies and views built from workflow state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.decisions import Location
+from domain.incident import IncidentState
+from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Stage
+
+
+class IncidentCreate(BaseModel):
+    client_id: uuid.UUID
+    crisis_type: CrisisType
+    summary: str = Field(min_length=3, max_length=2000)
+    location: Location | None = None
+
+
+class PendingTimer(BaseModel):
+    name: str
+    due_at: datetime
+    pages_sent: int
+
+
+class IncidentView(BaseModel):
+    id: uuid.UUID
+    workflow_id: str
+    client_id: uuid.UUID
+    stage: Stage
+    crisis_type: CrisisType
+    risk_level: RiskLevel | None
+    owner: uuid.UUID
+    opened_by: str
+    opened_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    protocol_version: str
+    summary: str
+    location: Location | None
+    required_steps: list[DecisionKind]
+    allowed_decisions: list[DecisionKind]
+    pending_timers: list[PendingTimer]
+    assessments: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    pages: list[dict[str, Any]]
+    dispatches: list[dict[str, Any]]
+    notifications: list[dict[str, Any]] = Field(default_factory=list)
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    live: bool = True
+
+
+def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
+    return IncidentView(
+        id=state.incident_id,
+        workflow_id=state.workflow_id,
+        client_id=state.client_id,
+        stage=state.stage,
+        crisis_type=state.crisis_type,
+        risk_level=state.risk_level,
+        owner=state.owner_id,
+        opened_by=state.opened_by,
+        opened_at=state.opened_at,
+        updated_at=state.updated_at,
+        ended_at=state.ended_at,
+        protocol_version=state.protocol_version,
+        summary=state.summary,
+        location=state.location,
+        required_steps=state.required_steps,
+        allowed_decisions=state.allowed_decisions,
+        pending_timers=[
+            PendingTimer(name=a.name, due_at=a.due_at, pages_sent=a.pages_sent)
+            for a in state.alarms
+        ],
+        assessments=[a.model_dump(mode="json") for a in state.assessments],
+        decisions=[d.model_dump(mode="json") for d in state.decisions],
+        pages=[p.model_dump(mode="json") for p in state.pages],
+        dispatches=[d.model_dump(mode="json") for d in state.dispatches],
+        live=live,
+    )
+
+
+class IncidentSummary(BaseModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    crisis_type: str
+    stage: str
+    risk_level: str | None
+    owner: uuid.UUID
+    opened_at: datetime
+    updated_at: datetime
+    protocol_version: str
+
+
+class IncidentList(BaseModel):
+    data: list[IncidentSummary]
+    count: int
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    type: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class IncidentHistory(BaseModel):
+    incident_id: uuid.UUID
+    events: list[TimelineEvent]

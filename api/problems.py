@@ -1,0 +1,118 @@
+"""RFC 9457 problem details for every error, and the handlers that make them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+log = structlog.get_logger("crisisdesk.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://crisisdesk.dev/problems/"
+
+
+class Problem(Exception):
+    """Raise to answer a problem detail; `extra` members are added to the body."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.headers = headers
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"no such {what}")
+
+
+def problem_response(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    slug = title.lower().replace(" ", "-")
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, error: Problem) -> JSONResponse:
+        return problem_response(
+            error.status, error.title, error.detail, headers=error.headers, **error.extra
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            error.status_code,
+            _TITLES.get(error.status_code, "Error"),
+            str(error.detail),
+            headers=dict(error.headers or {}),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("body",)) or "body",
+                "message": e["msg"],
+            }
+            for e in error.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return problem_response(
+            422,
+            "Unprocessable content",
+            f"{first['field']}: {first['message']}",
+            errors=errors,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database_down(_: Request, error: Exception) -> JSONResponse:
+        log.error("database.unavailable", error_type=type(error).__name__)
+        return problem_response(
+            503, "Service unavailable", "the database is unavailable", headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
+        log.error("temporal.unavailable", status=str(error.status))
+        return problem_response(
+            503, "Service unavailable", "the workflow engine is unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("api.unexpected_error", error_type=type(error).__name__)
+        return problem_response(500, "Internal server error", "an unexpected error was logged")

@@ -1,0 +1,128 @@
+"""Clients, their emergency contacts and consents (admin writes; clinicians read)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query, status
+from sqlmodel import col, func, select
+
+from api.deps import Admin, DirectoryReader, SessionDep
+from api.problems import Problem, not_found
+from domain.models import Client, Consent, EmergencyContact
+from domain.models.clients import (
+    ClientCreate,
+    ClientList,
+    ClientPublic,
+    ConsentCreate,
+    ConsentList,
+    ConsentPublic,
+    EmergencyContactCreate,
+    EmergencyContactList,
+    EmergencyContactPublic,
+)
+from infra.records import add_consent, add_contact, create_client, in_program
+
+router = APIRouter(prefix="/v1/clients", tags=["clients"])
+
+
+async def _client(session: SessionDep, client_id: uuid.UUID, program_id: uuid.UUID) -> Client:
+    client = await in_program(session, Client, client_id, program_id)
+    if client is None:
+        raise not_found("client")
+    return client
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def register_client(body: ClientCreate, admin: Admin, session: SessionDep) -> ClientPublic:
+    """Register a client of the program."""
+    client = await create_client(session, program_id=admin.program_id, data=body)
+    await session.commit()
+    return ClientPublic.model_validate(client)
+
+
+@router.get("")
+async def list_clients(
+    staff: DirectoryReader,
+    session: SessionDep,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> ClientList:
+    """Clients of the caller's program, by last name."""
+    scope = Client.program_id == staff.program_id
+    rows = (
+        await session.exec(
+            select(Client)
+            .where(scope)
+            .order_by(col(Client.last_name), col(Client.id))
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    count = (await session.exec(select(func.count()).where(scope))).one()
+    return ClientList(data=[ClientPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/{client_id}")
+async def get_client(
+    client_id: uuid.UUID, staff: DirectoryReader, session: SessionDep
+) -> ClientPublic:
+    return ClientPublic.model_validate(await _client(session, client_id, staff.program_id))
+
+
+@router.post("/{client_id}/contacts", status_code=status.HTTP_201_CREATED)
+async def add_emergency_contact(
+    client_id: uuid.UUID, body: EmergencyContactCreate, admin: Admin, session: SessionDep
+) -> EmergencyContactPublic:
+    """Add an emergency contact with its channels in the order they are tried."""
+    client = await _client(session, client_id, admin.program_id)
+    contact = await add_contact(session, client=client, data=body)
+    await session.commit()
+    return EmergencyContactPublic.model_validate(contact)
+
+
+@router.get("/{client_id}/contacts")
+async def list_emergency_contacts(
+    client_id: uuid.UUID, staff: DirectoryReader, session: SessionDep
+) -> EmergencyContactList:
+    """The client's emergency contacts in priority order."""
+    client = await _client(session, client_id, staff.program_id)
+    rows = (
+        await session.exec(
+            select(EmergencyContact)
+            .where(EmergencyContact.client_id == client.id)
+            .order_by(col(EmergencyContact.priority), col(EmergencyContact.created_at))
+        )
+    ).all()
+    return EmergencyContactList(
+        data=[EmergencyContactPublic.model_validate(r) for r in rows], count=len(rows)
+    )
+
+
+@router.post("/{client_id}/consents", status_code=status.HTTP_201_CREATED)
+async def record_consent(
+    client_id: uuid.UUID, body: ConsentCreate, admin: Admin, session: SessionDep
+) -> ConsentPublic:
+    """Record a disclosure consent (or a 42 CFR Part 2 written consent) for a contact."""
+    client = await _client(session, client_id, admin.program_id)
+    if body.contact_id is not None:
+        contact = await session.get(EmergencyContact, body.contact_id)
+        if contact is None or contact.client_id != client.id:
+            raise Problem(
+                422, "Unprocessable content", "contact_id: not a contact of this client",
+                errors=[{"field": "contact_id", "message": "not a contact of this client"}],
+            )
+    consent = await add_consent(session, client=client, data=body, recorded_by=admin.id)
+    await session.commit()
+    return ConsentPublic.model_validate(consent)
+
+
+@router.get("/{client_id}/consents")
+async def list_consents(client_id: uuid.UUID, admin: Admin, session: SessionDep) -> ConsentList:
+    client = await _client(session, client_id, admin.program_id)
+    rows = (
+        await session.exec(
+            select(Consent).where(Consent.client_id == client.id).order_by(col(Consent.created_at))
+        )
+    ).all()
+    return ConsentList(data=[ConsentPublic.model_validate(r) for r in rows], count=len(rows))

@@ -1,0 +1,369 @@
+"""Incidents: open one (starts its workflow), read it, record decisions, audit its history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+from sqlmodel import col, func, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Clinical, CurrentStaff, RuntimeDep, SessionDep, Supervisor, TemporalDep
+from api.incident_views import (
+    IncidentCreate,
+    IncidentHistory,
+    IncidentList,
+    IncidentSummary,
+    IncidentView,
+    TimelineEvent,
+    incident_view,
+)
+from api.problems import Problem, not_found
+from domain.audit import AuditEntry
+from domain.decisions import DECISION_ROLES, Actor, Decision, DecisionRequest
+from domain.incident import IncidentOpening, IncidentState, workflow_id_for
+from domain.models import AuditEvent, Client as ClientRecord, DecisionRecord, Incident, Notification
+from domain.models import Staff
+from domain.protocols import protocol_for
+from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
+from infra.audit_log import append_audit
+from infra.records import in_program
+from workflows.incident import IncidentWorkflow
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a4e-9d1b-4c55-8a57-2f1f3c7d9e10")
+QUERY_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+def _actor(staff: Staff) -> Actor:
+    return Actor(staff_id=str(staff.id), role=staff.role, program_id=staff.program_id)
+
+
+def _handle(temporal: Client, incident_id: uuid.UUID) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+    return temporal.get_workflow_handle_for(
+        IncidentWorkflow.run, workflow_id_for(incident_id)
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def open_incident(
+    body: IncidentCreate,
+    staff: Clinical,
+    session: SessionDep,
+    temporal: TemporalDep,
+    runtime: RuntimeDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> IncidentView:
+    """Open an incident for a client of the program; its workflow starts at once.
+
+    The same `Idempotency-Key` again answers the same incident (200) instead of opening another.
+    """
+    client = await in_program(session, ClientRecord, body.client_id, staff.program_id)
+    if client is None:
+        raise Problem(
+            404, "Not found", "no such client", errors=[{"field": "client_id", "message": "no such client"}]
+        )
+    incident_id = (
+        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{staff.program_id}:{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    )
+    protocol = protocol_for(body.crisis_type)
+    opening = IncidentOpening(
+        incident_id=incident_id,
+        program_id=staff.program_id,
+        client_id=client.id,
+        crisis_type=body.crisis_type,
+        summary=body.summary,
+        location=body.location,
+        owner_id=staff.id,
+        opened_by=_actor(staff),
+        opened_at=datetime.now(UTC),
+        protocol=protocol,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        await temporal.start_workflow(
+            IncidentWorkflow.run,
+            opening,
+            id=workflow_id_for(incident_id),
+            task_queue=runtime.settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        existing = await _current(temporal, session, incident_id, staff.program_id)
+        if existing.client_id != body.client_id or existing.crisis_type != body.crisis_type:
+            raise Problem(
+                409,
+                "Conflict",
+                "this Idempotency-Key already opened a different incident",
+                incident_id=str(incident_id),
+            ) from None
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+        return existing
+    from domain.incident import open_incident as initial_state
+
+    return incident_view(initial_state(opening))
+
+
+@router.get("")
+async def list_incidents(
+    staff: Clinical,
+    session: SessionDep,
+    stage: Stage | None = None,
+    crisis_type: CrisisType | None = None,
+    risk_level: RiskLevel | None = None,
+    owner: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> IncidentList:
+    """The program's incidents, newest first, from the case-file projection."""
+    filters = [Incident.program_id == staff.program_id]
+    if stage is not None:
+        filters.append(Incident.stage == stage)
+    if crisis_type is not None:
+        filters.append(Incident.crisis_type == crisis_type)
+    if risk_level is not None:
+        filters.append(Incident.risk_level == risk_level)
+    if owner is not None:
+        filters.append(Incident.owner_id == (staff.id if owner == "me" else owner))
+    rows = (
+        await session.exec(
+            select(Incident)
+            .where(*filters)
+            .order_by(col(Incident.opened_at).desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    count = (await session.exec(select(func.count()).select_from(Incident).where(*filters))).one()
+    return IncidentList(
+        data=[
+            IncidentSummary(
+                id=r.id,
+                client_id=r.client_id,
+                crisis_type=r.crisis_type,
+                stage=r.stage,
+                risk_level=r.risk_level,
+                owner=r.owner_id,
+                opened_at=r.opened_at,
+                updated_at=r.updated_at,
+                protocol_version=r.protocol_version,
+            )
+            for r in rows
+        ],
+        count=count,
+    )
+
+
+@router.get("/{incident_id}")
+async def get_incident(
+    incident_id: uuid.UUID,
+    staff: Clinical,
+    session: SessionDep,
+    temporal: TemporalDep,
+    runtime: RuntimeDep,
+) -> IncidentView:
+    """Current state, live from the workflow (the projection if the workflow cannot answer).
+
+    Reading an incident's clinical detail is an audit event.
+    """
+    view = await _current(temporal, session, incident_id, staff.program_id)
+    await append_audit(
+        runtime.sessions,
+        [
+            AuditEntry(
+                event_key=f"read:{uuid.uuid4()}",
+                program_id=staff.program_id,
+                action="incident.read",
+                actor_id=str(staff.id),
+                actor_role=staff.role,
+                at=datetime.now(UTC),
+                incident_id=incident_id,
+            )
+        ],
+    )
+    return view
+
+
+@router.post(
+    "/{incident_id}/decisions",
+    responses={409: {"description": "not allowed now"}, 422: {"description": "wrong body"}},
+)
+async def record_decision(
+    incident_id: uuid.UUID,
+    decision: Annotated[Decision, Body()],
+    staff: CurrentStaff,
+    session: SessionDep,
+    temporal: TemporalDep,
+) -> IncidentView:
+    """Record a decision; the workflow answers with the new state, or refuses and changes nothing."""
+    kind = DecisionKind(decision.kind)
+    if Role(staff.role) not in DECISION_ROLES[kind]:
+        raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
+    request = DecisionRequest(decision_id=uuid.uuid4(), actor=_actor(staff), decision=decision)
+    handle = _handle(temporal, incident_id)
+    try:
+        state = await handle.execute_update(
+            str(kind), request, result_type=IncidentState, rpc_timeout=UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as error:
+        raise _refusal_problem(error) from None
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise await _closed_or_missing(session, incident_id, staff.program_id) from None
+        raise
+    return incident_view(state)
+
+
+@router.get("/{incident_id}/history")
+async def incident_history(
+    incident_id: uuid.UUID,
+    supervisor: Supervisor,
+    session: SessionDep,
+    temporal: TemporalDep,
+    runtime: RuntimeDep,
+) -> IncidentHistory:
+    """One timeline: the workflow's own event history merged with decisions, pages and audit."""
+    incident = await in_program(session, Incident, incident_id, supervisor.program_id)
+    if incident is None:
+        await _current(temporal, session, incident_id, supervisor.program_id)
+    events: list[TimelineEvent] = []
+    async for event in _handle(temporal, incident_id).fetch_history_events():
+        events.append(_temporal_event(event))
+    for decision in (
+        await session.exec(select(DecisionRecord).where(DecisionRecord.incident_id == incident_id))
+    ).all():
+        events.append(
+            TimelineEvent(
+                at=decision.recorded_at,
+                type=f"decision.{decision.kind}",
+                actor=decision.actor_id,
+                detail={"decision_id": str(decision.id), "role": decision.actor_role, **decision.detail},
+            )
+        )
+    for note in (
+        await session.exec(select(Notification).where(Notification.incident_id == incident_id))
+    ).all():
+        events.append(
+            TimelineEvent(
+                at=note.created_at,
+                type=f"{note.purpose}.{note.status}",
+                actor="system",
+                detail={
+                    "recipient_type": note.recipient_type,
+                    "recipient_id": note.recipient_id,
+                    "channel": note.channel,
+                    "attempt": note.attempt,
+                },
+            )
+        )
+    for audit in (
+        await session.exec(select(AuditEvent).where(AuditEvent.incident_id == incident_id))
+    ).all():
+        events.append(
+            TimelineEvent(
+                at=audit.at,
+                type=f"audit.{audit.action}",
+                actor=audit.actor_id,
+                detail={"seq": audit.seq, "role": audit.actor_role, **audit.detail},
+            )
+        )
+    events.sort(key=lambda e: e.at)
+    await append_audit(
+        runtime.sessions,
+        [
+            AuditEntry(
+                event_key=f"history:{uuid.uuid4()}",
+                program_id=supervisor.program_id,
+                action="incident.history_read",
+                actor_id=str(supervisor.id),
+                actor_role=supervisor.role,
+                at=datetime.now(UTC),
+                incident_id=incident_id,
+            )
+        ],
+    )
+    return IncidentHistory(incident_id=incident_id, events=events)
+
+
+async def _current(
+    temporal: Client, session: SessionDep, incident_id: uuid.UUID, program_id: uuid.UUID
+) -> IncidentView:
+    """The live state from the workflow; the projection when the workflow cannot answer."""
+    try:
+        state = await _handle(temporal, incident_id).query(
+            IncidentWorkflow.current, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:
+            row = await in_program(session, Incident, incident_id, program_id)
+            if row is not None and row.snapshot:
+                return incident_view(IncidentState.model_validate(row.snapshot), live=False)
+        raise not_found("incident") from None
+    if state.program_id != program_id:
+        raise not_found("incident")
+    return incident_view(state)
+
+
+async def _closed_or_missing(
+    session: SessionDep, incident_id: uuid.UUID, program_id: uuid.UUID
+) -> Problem:
+    row = await in_program(session, Incident, incident_id, program_id)
+    if row is None:
+        return not_found("incident")
+    return Problem(
+        409, "Conflict", f"the incident is {row.stage}: no more decisions", stage=row.stage, allowed=[]
+    )
+
+
+def _refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "DecisionRefused" and cause.details:
+        why = dict(cause.details[0])
+        status_code = int(why.pop("status", 409))
+        detail = str(why.pop("detail", cause.message))
+        title = {403: "Forbidden", 404: "Not found", 422: "Unprocessable content"}.get(
+            status_code, "Conflict"
+        )
+        if status_code == 422 and why.get("field"):
+            why["errors"] = [{"field": why["field"], "message": detail}]
+        return Problem(status_code, title, detail, **{k: v for k, v in why.items() if v is not None})
+    return Problem(409, "Conflict", "the workflow refused the decision")
+
+
+def _temporal_event(event: object) -> TimelineEvent:
+    from temporalio.api.history.v1 import HistoryEvent
+
+    assert isinstance(event, HistoryEvent)
+    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+    detail: dict[str, object] = {"event_id": event.event_id}
+    attributes = event.WhichOneof("attributes")
+    actor = "temporal"
+    if attributes:
+        payload = getattr(event, attributes)
+        for field in ("activity_type", "workflow_type"):
+            if payload.HasField(field) if hasattr(payload, "HasField") and field in payload.DESCRIPTOR.fields_by_name else False:
+                detail[field] = getattr(payload, field).name
+        if hasattr(payload, "timer_id") and payload.timer_id:
+            detail["timer_id"] = payload.timer_id
+        if hasattr(payload, "accepted_request") and payload.HasField("accepted_request"):
+            detail["update"] = payload.accepted_request.input.name
+        if hasattr(payload, "identity") and payload.identity:
+            actor = payload.identity
+    return TimelineEvent(
+        at=event.event_time.ToDatetime(tzinfo=UTC),
+        type=f"temporal.{name.lower()}",
+        actor=actor,
+        detail=detail,
+    )

@@ -1,0 +1,64 @@
+"""Programs and staff (admin)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+from sqlmodel import col, func, select
+
+from api.deps import Admin, SessionDep
+from api.problems import not_found
+from domain.models import Program, Staff
+from domain.models.programs import (
+    ProgramPublic,
+    StaffCreate,
+    StaffList,
+    StaffPublic,
+    StaffWithToken,
+)
+from infra.records import create_staff, in_program
+
+router = APIRouter(prefix="/v1", tags=["staff"])
+
+
+@router.get("/programs/me")
+async def my_program(admin: Admin, session: SessionDep) -> ProgramPublic:
+    """The caller's program."""
+    program = await session.get(Program, admin.program_id)
+    if program is None:
+        raise not_found("program")
+    return ProgramPublic.model_validate(program)
+
+
+@router.get("/staff")
+async def list_staff(admin: Admin, session: SessionDep) -> StaffList:
+    """Staff of the caller's program."""
+    rows = (
+        await session.exec(
+            select(Staff).where(Staff.program_id == admin.program_id).order_by(col(Staff.name))
+        )
+    ).all()
+    count = (
+        await session.exec(select(func.count()).where(Staff.program_id == admin.program_id))
+    ).one()
+    return StaffList(data=[StaffPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.post("/staff", status_code=status.HTTP_201_CREATED)
+async def add_staff(body: StaffCreate, admin: Admin, session: SessionDep) -> StaffWithToken:
+    """Add a staff member; the answer carries their bearer token, shown this once."""
+    staff, token = await create_staff(session, program_id=admin.program_id, data=body)
+    await session.commit()
+    return StaffWithToken.model_validate(staff, update={"token": token})
+
+
+@router.post("/staff/{staff_id}/deactivate")
+async def deactivate_staff(staff_id: uuid.UUID, admin: Admin, session: SessionDep) -> StaffPublic:
+    """Revoke a staff member's token: they can no longer sign in."""
+    staff = await in_program(session, Staff, staff_id, admin.program_id)
+    if staff is None:
+        raise not_found("staff member")
+    staff.active = False
+    await session.commit()
+    return StaffPublic.model_validate(staff)

@@ -1,0 +1,514 @@
+"""The incident state machine as plain data and pure rules.
+
+The incident workflow holds one `IncidentState`, asks `refusal()` whether a decision may be
+made, and `apply_decision()` to make it; `arm_alarms()` keeps the protocol's timers in step with
+the state. Nothing here touches a clock or I/O: time is passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from domain.decisions import (
+    DECISION_ROLES,
+    Actor,
+    Assessment,
+    Cancel,
+    Close,
+    ContactLost,
+    ContactRestored,
+    Deescalation,
+    DecisionRequest,
+    DispatchRequest,
+    DispatchUpdate,
+    Disposition,
+    Escalate,
+    Location,
+    Note,
+    NotifyContacts,
+    Reassign,
+)
+from domain.protocols.base import CrisisProtocol
+from domain.vocabulary import (
+    CrisisType,
+    DecisionKind,
+    DeescalationOutcome,
+    DispatchStatus,
+    RiskLevel,
+    Role,
+    Stage,
+)
+
+_STAGE_ORDER = [
+    Stage.OPEN,
+    Stage.ASSESSING,
+    Stage.DEESCALATING,
+    Stage.RESPONDING,
+    Stage.STABILIZED,
+    Stage.FOLLOW_UP,
+]
+
+
+class IncidentOpening(BaseModel):
+    """The workflow's start input: everything known when the incident opens."""
+
+    incident_id: UUID
+    program_id: UUID
+    client_id: UUID
+    crisis_type: CrisisType
+    summary: str
+    location: Location | None = None
+    owner_id: UUID
+    opened_by: Actor
+    opened_at: datetime
+    protocol: CrisisProtocol
+    idempotency_key: str | None = None
+
+
+class AlarmName(StrEnum):
+    ASSESSMENT_OVERDUE = "assessment_overdue"
+    DISPATCH_OVERDUE = "dispatch_overdue"
+
+
+class Alarm(BaseModel):
+    """A protocol timer that pages when it runs out, and again on the policy until cleared."""
+
+    name: AlarmName
+    armed_at: datetime
+    due_at: datetime
+    pages_sent: int = 0
+
+
+class PageTarget(StrEnum):
+    ON_CALL_SUPERVISOR = "on_call_supervisor"
+    ALL_SUPERVISORS = "all_supervisors"
+
+
+class PageOrder(BaseModel):
+    """A page the workflow must send: why, to whom, and a key so a retry never pages twice."""
+
+    page_id: str
+    reason: str
+    target: PageTarget
+    ordered_at: datetime
+
+
+class PageRecord(BaseModel):
+    page_id: str
+    reason: str
+    target: PageTarget
+    at: datetime
+    recipients: list[str] = Field(default_factory=list)
+    channel: str | None = None
+    delivered: bool = False
+
+
+class DecisionEntry(BaseModel):
+    decision_id: UUID
+    kind: DecisionKind
+    actor_id: str
+    actor_role: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+class DispatchState(BaseModel):
+    dispatch_id: UUID
+    service: str
+    resource_id: UUID | None
+    status: DispatchStatus
+    requested_at: datetime
+    requested_by: str
+    reference: str | None = None
+    destination: str | None = None
+    eta_minutes: int | None = None
+
+
+class AssessmentSummary(BaseModel):
+    instrument: str
+    computed_risk: RiskLevel | None
+    risk_level: RiskLevel
+    total: int | None = None
+    band: str | None = None
+    overridden: bool = False
+    at: datetime
+
+
+class IncidentState(BaseModel):
+    """The live state of one incident; the workflow is its only writer."""
+
+    incident_id: UUID
+    workflow_id: str
+    program_id: UUID
+    client_id: UUID
+    crisis_type: CrisisType
+    stage: Stage = Stage.OPEN
+    risk_level: RiskLevel | None = None
+    owner_id: UUID
+    opened_by: str
+    opened_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
+    protocol_version: str
+    summary: str
+    location: Location | None = None
+    assessments: list[AssessmentSummary] = Field(default_factory=list)
+    deescalation_outcome: DeescalationOutcome | None = None
+    imminent_since: datetime | None = None
+    dispatch_required_since: datetime | None = None
+    contact_lost: bool = False
+    disposition: str | None = None
+    dispatches: list[DispatchState] = Field(default_factory=list)
+    decisions: list[DecisionEntry] = Field(default_factory=list)
+    alarms: list[Alarm] = Field(default_factory=list)
+    pages: list[PageRecord] = Field(default_factory=list)
+    allowed_decisions: list[DecisionKind] = Field(default_factory=list)
+    revision: int = 0
+
+    @property
+    def required_steps(self) -> list[DecisionKind]:
+        steps = []
+        if not self.assessments and not self.stage.is_final:
+            steps.append(DecisionKind.ASSESSMENT)
+        if self.dispatch_required_since is not None and not self.has_active_dispatch:
+            steps.append(DecisionKind.DISPATCH)
+        return steps
+
+    @property
+    def has_active_dispatch(self) -> bool:
+        return any(d.status is not DispatchStatus.CANCELLED for d in self.dispatches)
+
+    def alarm(self, name: AlarmName) -> Alarm | None:
+        return next((a for a in self.alarms if a.name is name), None)
+
+
+def workflow_id_for(incident_id: UUID) -> str:
+    return f"incident-{incident_id}"
+
+
+def open_incident(opening: IncidentOpening) -> IncidentState:
+    state = IncidentState(
+        incident_id=opening.incident_id,
+        workflow_id=workflow_id_for(opening.incident_id),
+        program_id=opening.program_id,
+        client_id=opening.client_id,
+        crisis_type=opening.crisis_type,
+        owner_id=opening.owner_id,
+        opened_by=opening.opened_by.staff_id,
+        opened_at=opening.opened_at,
+        updated_at=opening.opened_at,
+        protocol_version=opening.protocol.version,
+        summary=opening.summary,
+        location=opening.location,
+    )
+    return settle(state, opening.protocol, opening.opened_at)
+
+
+class Refusal(BaseModel):
+    """Why a decision is refused: `conflict` (409, not now) or `invalid` (422, wrong body)."""
+
+    status: int
+    code: str
+    detail: str
+    field: str | None = None
+    stage: Stage | None = None
+    allowed: list[DecisionKind] = Field(default_factory=list)
+
+
+def refusal(
+    state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest
+) -> Refusal | None:
+    """The reason this decision cannot be made now, or None when it can."""
+    decision = request.decision
+    kind = DecisionKind(decision.kind)
+    actor = request.actor
+    if actor.program_id != state.program_id:
+        return Refusal(status=404, code="not_found", detail="no such incident")
+    if actor.role == "system" or Role(actor.role) not in DECISION_ROLES[kind]:
+        return Refusal(
+            status=403, code="forbidden_role", detail=f"a {actor.role} may not record {kind}"
+        )
+    if any(entry.decision_id == request.decision_id for entry in state.decisions):
+        return Refusal(status=409, code="duplicate", detail="this decision is already recorded")
+    allowed = protocol.allowed_in(state.stage)
+    if not protocol.allows(state.stage, kind):
+        return Refusal(
+            status=409,
+            code="not_allowed_in_stage",
+            detail=f"{kind} is not allowed while the incident is {state.stage}",
+            stage=state.stage,
+            allowed=allowed,
+        )
+
+    def conflict(detail: str, code: str, field: str | None = None) -> Refusal:
+        return Refusal(
+            status=409, code=code, detail=detail, field=field, stage=state.stage, allowed=allowed
+        )
+
+    def invalid(detail: str, field: str) -> Refusal:
+        return Refusal(status=422, code="invalid", detail=detail, field=field)
+
+    match decision:
+        case Assessment() if decision.instrument not in protocol.instruments:
+            return invalid(
+                f"{decision.instrument} is not an instrument of the {state.crisis_type} protocol "
+                f"(use one of {', '.join(protocol.instruments)})",
+                "instrument",
+            )
+        case Cancel() if actor.role == Role.CLINICIAN and state.stage is not Stage.OPEN:
+            return conflict(
+                "a clinician may cancel only an open incident entered in error; "
+                "ask a supervisor to close it",
+                "cancel_not_open",
+            )
+        case DispatchRequest() if decision.location is None and state.location is None:
+            return conflict(
+                "dispatch needs the client's location: record it with the dispatch",
+                "location_required",
+                "location",
+            )
+        case DispatchUpdate():
+            dispatch = _dispatch(state, decision.dispatch_id)
+            if dispatch is None:
+                return invalid("no such dispatch on this incident", "dispatch_id")
+            if dispatch.status in (DispatchStatus.TRANSPORTED, DispatchStatus.CANCELLED):
+                return conflict(f"the dispatch is already {dispatch.status}", "dispatch_ended")
+        case Disposition():
+            missing = [s for s in state.required_steps if s is not DecisionKind.ASSESSMENT]
+            if not state.assessments:
+                return conflict("record an assessment before the disposition", "required_step")
+            if missing:
+                return conflict(
+                    f"{', '.join(missing)} is required before the disposition",
+                    "required_step",
+                )
+            if protocol.requires_safety_plan and decision.safety_plan is None:
+                return invalid(
+                    f"the {state.crisis_type} protocol requires a Stanley-Brown safety plan",
+                    "safety_plan",
+                )
+        case ContactRestored() if not state.contact_lost:
+            return conflict("contact was not lost", "contact_not_lost")
+        case Reassign() if decision.owner_id == state.owner_id:
+            return invalid("the incident already has this owner", "owner_id")
+        case _:
+            pass
+    return None
+
+
+def apply_decision(
+    state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest, now: datetime
+) -> tuple[IncidentState, list[PageOrder]]:
+    """The state after the decision, and the pages it orders. Call only when `refusal` is None."""
+    s = state.model_copy(deep=True)
+    decision = request.decision
+    pages: list[PageOrder] = []
+    detail: dict[str, Any] = {}
+    match decision:
+        case Assessment():
+            result = decision.score(protocol)
+            level = decision.risk_level(protocol)
+            s.assessments.append(
+                AssessmentSummary(
+                    instrument=decision.instrument,
+                    computed_risk=result.risk_level if result else None,
+                    risk_level=level,
+                    total=result.total if result else None,
+                    band=result.band if result else None,
+                    overridden=decision.risk_override is not None,
+                    at=now,
+                )
+            )
+            detail = {
+                "instrument": decision.instrument,
+                "computed_risk": result.risk_level if result else None,
+                "risk_level": level,
+                "total": result.total if result else None,
+                "overridden": decision.risk_override is not None,
+            }
+            _set_risk(s, protocol, level, now)
+            _advance(s, Stage.ASSESSING)
+        case Deescalation():
+            s.deescalation_outcome = decision.outcome
+            detail = {"outcome": decision.outcome, "techniques": list(decision.techniques)}
+            if decision.outcome is DeescalationOutcome.FAILED and _at_least(
+                s.risk_level, protocol.failed_deescalation_dispatch_at
+            ):
+                _require_dispatch(s, now)
+            _advance(s, Stage.DEESCALATING)
+        case NotifyContacts():
+            detail = {"contact_ids": [str(c) for c in decision.contact_ids], "basis": decision.basis}
+            _advance(s, Stage.RESPONDING)
+        case DispatchRequest():
+            if decision.location is not None:
+                s.location = decision.location
+            s.dispatches.append(
+                DispatchState(
+                    dispatch_id=request.decision_id,
+                    service=decision.service,
+                    resource_id=decision.resource_id,
+                    status=DispatchStatus.REQUESTED,
+                    requested_at=now,
+                    requested_by=request.actor.staff_id,
+                    reference=decision.reference,
+                )
+            )
+            detail = {"dispatch_id": str(request.decision_id), "service": decision.service}
+            _advance(s, Stage.RESPONDING)
+        case DispatchUpdate():
+            dispatch = _dispatch(s, decision.dispatch_id)
+            assert dispatch is not None
+            dispatch.status = DispatchStatus(decision.status)
+            dispatch.eta_minutes = decision.eta_minutes
+            dispatch.destination = decision.destination or dispatch.destination
+            detail = {"dispatch_id": str(decision.dispatch_id), "status": decision.status}
+        case Disposition():
+            s.disposition = decision.outcome
+            detail = {"outcome": decision.outcome, "safety_plan": decision.safety_plan is not None}
+            _advance(s, Stage.STABILIZED)
+        case ContactLost():
+            s.contact_lost = True
+            detail = {"channel": decision.channel}
+        case ContactRestored():
+            s.contact_lost = False
+        case Note():
+            pass
+        case Reassign():
+            detail = {"from": str(s.owner_id), "to": str(decision.owner_id)}
+            s.owner_id = decision.owner_id
+        case Escalate():
+            pages.append(
+                PageOrder(
+                    page_id=f"escalate-{request.decision_id}",
+                    reason="escalated by clinician",
+                    target=PageTarget.ON_CALL_SUPERVISOR,
+                    ordered_at=now,
+                )
+            )
+        case Close():
+            s.stage = Stage.CLOSED
+            s.ended_at = now
+        case Cancel():
+            s.stage = Stage.CANCELLED
+            s.ended_at = now
+    s.decisions.append(
+        DecisionEntry(
+            decision_id=request.decision_id,
+            kind=DecisionKind(decision.kind),
+            actor_id=request.actor.staff_id,
+            actor_role=str(request.actor.role),
+            at=now,
+            detail={k: _plain(v) for k, v in detail.items()},
+        )
+    )
+    s.updated_at = now
+    s.revision += 1
+    return settle(s, protocol, now), pages
+
+
+def settle(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> IncidentState:
+    """Bring the derived parts of the state (alarms, allowed decisions) in step with it."""
+    state.allowed_decisions = protocol.allowed_in(state.stage)
+    return arm_alarms(state, protocol, now)
+
+
+def arm_alarms(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> IncidentState:
+    """Arm the protocol's timers whose condition holds; drop those whose condition cleared."""
+    wanted: dict[AlarmName, datetime] = {}
+    if not state.stage.is_final:
+        if not state.assessments:
+            wanted[AlarmName.ASSESSMENT_OVERDUE] = state.opened_at
+        if state.dispatch_required_since is not None and not state.has_active_dispatch:
+            wanted[AlarmName.DISPATCH_OVERDUE] = state.dispatch_required_since
+    windows = {
+        AlarmName.ASSESSMENT_OVERDUE: protocol.assessment_window,
+        AlarmName.DISPATCH_OVERDUE: protocol.dispatch_window,
+    }
+    alarms = [a for a in state.alarms if a.name in wanted]
+    for name, armed_at in wanted.items():
+        if state.alarm(name) is None:
+            alarms.append(Alarm(name=name, armed_at=armed_at, due_at=armed_at + windows[name]))
+    state.alarms = sorted(alarms, key=lambda a: a.due_at)
+    return state
+
+
+def sound_due_alarms(
+    state: IncidentState, protocol: CrisisProtocol, now: datetime
+) -> tuple[IncidentState, list[PageOrder]]:
+    """Page for every alarm that is due and set it to repeat on the escalation policy."""
+    s = state.model_copy(deep=True)
+    pages = []
+    for alarm in s.alarms:
+        if alarm.due_at > now:
+            continue
+        alarm.pages_sent += 1
+        target = (
+            PageTarget.ALL_SUPERVISORS
+            if alarm.pages_sent > protocol.escalation.widen_after_pages
+            else PageTarget.ON_CALL_SUPERVISOR
+        )
+        pages.append(
+            PageOrder(
+                page_id=f"{alarm.name}-{alarm.pages_sent}",
+                reason=_ALARM_REASONS[alarm.name],
+                target=target,
+                ordered_at=now,
+            )
+        )
+        alarm.due_at = now + protocol.escalation.repeat_every
+    s.alarms.sort(key=lambda a: a.due_at)
+    return s, pages
+
+
+def next_alarm_in(state: IncidentState, now: datetime) -> timedelta | None:
+    if not state.alarms:
+        return None
+    return max(state.alarms[0].due_at - now, timedelta(0))
+
+
+_ALARM_REASONS = {
+    AlarmName.ASSESSMENT_OVERDUE: "no assessment within the protocol's window",
+    AlarmName.DISPATCH_OVERDUE: "dispatch required and not started",
+}
+
+
+def _set_risk(s: IncidentState, protocol: CrisisProtocol, level: RiskLevel, now: datetime) -> None:
+    s.risk_level = level
+    if level is RiskLevel.IMMINENT:
+        s.imminent_since = s.imminent_since or now
+    else:
+        s.imminent_since = None
+    if level.at_least(protocol.dispatch_required_at):
+        _require_dispatch(s, now)
+
+
+def _require_dispatch(s: IncidentState, now: datetime) -> None:
+    if s.dispatch_required_since is None:
+        s.dispatch_required_since = now
+
+
+def _advance(s: IncidentState, stage: Stage) -> None:
+    """Stages only move forward: a reassessment while responding does not go back."""
+    if _STAGE_ORDER.index(stage) > _STAGE_ORDER.index(s.stage):
+        s.stage = stage
+
+
+def _at_least(level: RiskLevel | None, threshold: RiskLevel) -> bool:
+    return level is not None and level.at_least(threshold)
+
+
+def _dispatch(state: IncidentState, dispatch_id: UUID) -> DispatchState | None:
+    return next((d for d in state.dispatches if d.dispatch_id == dispatch_id), None)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

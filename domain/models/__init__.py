@@ -1,0 +1,22 @@
+"""Database tables (SQLModel) and the API shapes of each entity, one family per module."""
+
+from domain.models.audit import AuditEvent
+from domain.models.clients import Client, Consent, EmergencyContact
+from domain.models.incidents import DecisionRecord, Dispatch, FollowUpTask, Incident, Notification
+from domain.models.programs import Program, Staff
+from domain.models.resources import Resource
+
+__all__ = [
+    "AuditEvent",
+    "Client",
+    "Consent",
+    "DecisionRecord",
+    "Dispatch",
+    "EmergencyContact",
+    "FollowUpTask",
+    "Incident",
+    "Notification",
+    "Program",
+    "Resource",
+    "Staff",
+]

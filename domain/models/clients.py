@@ -1,0 +1,143 @@
+"""Clients of a program, their emergency contacts (ordered channels) and disclosure consents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, field_validator, model_validator
+from sqlmodel import Field, SQLModel
+
+from domain.models.columns import json_column, timestamp
+from domain.vocabulary import Channel, ConsentKind, ContactKind
+
+PHONE_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+ZIP_PATTERN = r"^[0-9]{5}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ClientBase(SQLModel):
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, regex=PHONE_PATTERN, max_length=16)
+    email: str | None = Field(default=None, regex=EMAIL_PATTERN, max_length=254)
+    zip: str | None = Field(default=None, regex=ZIP_PATTERN, max_length=5)
+
+
+class Client(ClientBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
+    created_at: datetime = timestamp()
+
+
+class ClientCreate(ClientBase):
+    pass
+
+
+class ClientPublic(ClientBase):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    created_at: datetime
+
+
+class ClientList(BaseModel):
+    data: list[ClientPublic]
+    count: int
+
+
+CONTACT_CHANNELS = (Channel.SMS, Channel.VOICE, Channel.EMAIL)
+
+
+class EmergencyContactBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    relationship: str = Field(min_length=1, max_length=100)
+    kind: ContactKind
+    phone: str | None = Field(default=None, regex=PHONE_PATTERN, max_length=16)
+    email: str | None = Field(default=None, regex=EMAIL_PATTERN, max_length=254)
+    facility: str | None = Field(default=None, max_length=200)
+    priority: int = Field(default=1, ge=1, le=100)
+
+
+class EmergencyContact(EmergencyContactBase, table=True):
+    __tablename__ = "emergency_contact"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True)
+    program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
+    channels: list[str] = json_column(list)
+    created_at: datetime = timestamp()
+
+
+class EmergencyContactCreate(EmergencyContactBase):
+    channels: list[Channel] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct_contact_channels(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("channels must not repeat")
+        unsupported = [c for c in channels if c not in CONTACT_CHANNELS]
+        if unsupported:
+            raise ValueError(f"a contact is reached by sms, voice or email, not {unsupported[0]}")
+        return channels
+
+    @model_validator(mode="after")
+    def _channels_have_addresses(self) -> EmergencyContactCreate:
+        if {Channel.SMS, Channel.VOICE} & set(self.channels) and not self.phone:
+            raise ValueError("sms and voice channels need a phone number")
+        if Channel.EMAIL in self.channels and not self.email:
+            raise ValueError("the email channel needs an email address")
+        return self
+
+
+class EmergencyContactPublic(EmergencyContactBase):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    channels: list[Channel]
+    created_at: datetime
+
+
+class EmergencyContactList(BaseModel):
+    data: list[EmergencyContactPublic]
+    count: int
+
+
+class ConsentBase(SQLModel):
+    kind: ConsentKind
+    contact_id: uuid.UUID | None = Field(default=None, foreign_key="emergency_contact.id")
+    expires_at: datetime | None = None
+
+
+class Consent(ConsentBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True)
+    program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
+    contact_id: uuid.UUID | None = Field(
+        default=None, foreign_key="emergency_contact.id", index=True
+    )
+    expires_at: datetime | None = timestamp(nullable=True)
+    revoked_at: datetime | None = timestamp(nullable=True)
+    recorded_by: uuid.UUID = Field(foreign_key="staff.id")
+    created_at: datetime = timestamp()
+
+
+class ConsentCreate(ConsentBase):
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("expires_at needs a timezone, e.g. 2027-06-01T00:00:00Z")
+        return value
+
+
+class ConsentPublic(ConsentBase):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    revoked_at: datetime | None
+    recorded_by: uuid.UUID
+    created_at: datetime
+
+
+class ConsentList(BaseModel):
+    data: list[ConsentPublic]
+    count: int

@@ -1,0 +1,70 @@
+"""Programs (an IOP and its staff) and staff members with their hashed bearer tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from domain.models.columns import timestamp
+from domain.vocabulary import Role
+
+
+class ProgramBase(SQLModel):
+    slug: str = Field(min_length=2, max_length=64, regex=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="America/Los_Angeles", max_length=64)
+    crisis_line_phone: str = Field(default="988", max_length=32)
+
+
+class Program(ProgramBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = timestamp()
+
+
+class ProgramCreate(ProgramBase):
+    pass
+
+
+class ProgramPublic(ProgramBase):
+    id: uuid.UUID
+    created_at: datetime
+
+
+class StaffBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    on_call: bool = False
+
+
+class Staff(StaffBase, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    active: bool = True
+    created_at: datetime = timestamp()
+
+
+class StaffCreate(StaffBase):
+    pass
+
+
+class StaffPublic(StaffBase):
+    id: uuid.UUID
+    program_id: uuid.UUID
+    active: bool
+    created_at: datetime
+
+
+class StaffWithToken(StaffPublic):
+    """Answered once, when the staff member is created: only the token's hash is kept."""
+
+    token: str
+
+
+class StaffList(BaseModel):
+    data: list[StaffPublic]
+    count: int

@@ -1,0 +1,1 @@
+"""Infrastructure: settings, logging, database, payload codec, Temporal client, CLI."""

@@ -1,0 +1,124 @@
+"""AES-256-GCM payload codec: every workflow payload is encrypted before it leaves the process.
+
+The key id travels in the payload metadata, so several keys can decrypt while only the first
+encrypts: rotate by putting a new key first and keeping the old ones until histories expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID_METADATA = "encryption-key-id"
+_NONCE_BYTES = 12
+DEV_KEYRING_FILE = "encryption-keys.json"
+
+
+class KeyringError(ValueError):
+    """The configured keys cannot be used."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Named 256-bit keys; `active_key_id` encrypts, every key decrypts."""
+
+    keys: Mapping[str, bytes]
+    active_key_id: str
+
+    def __post_init__(self) -> None:
+        if self.active_key_id not in self.keys:
+            raise KeyringError(f"active key {self.active_key_id!r} is not in the keyring")
+        for key_id, key in self.keys.items():
+            if len(key) != 32:
+                raise KeyringError(f"key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> Keyring:
+        """Parse `key_id:base64,key_id:base64`; the first entry is the active key."""
+        keys: dict[str, bytes] = {}
+        order: list[str] = []
+        for entry in (part.strip() for part in spec.split(",")):
+            if not entry:
+                continue
+            key_id, sep, encoded = entry.partition(":")
+            if not sep or not key_id:
+                raise KeyringError("each key must be written key_id:base64")
+            try:
+                keys[key_id] = base64.b64decode(encoded, validate=True)
+            except ValueError as error:
+                raise KeyringError(f"key {key_id!r} is not valid base64") from error
+            order.append(key_id)
+        if not order:
+            raise KeyringError("no key given")
+        return cls(keys=keys, active_key_id=order[0])
+
+    def render(self) -> str:
+        ordered: Sequence[str] = [self.active_key_id] + [
+            k for k in self.keys if k != self.active_key_id
+        ]
+        return ",".join(f"{k}:{base64.b64encode(self.keys[k]).decode()}" for k in ordered)
+
+    @classmethod
+    def generate(cls, key_id: str | None = None) -> Keyring:
+        key_id = key_id or f"k{secrets.token_hex(4)}"
+        return cls(keys={key_id: AESGCM.generate_key(bit_length=256)}, active_key_id=key_id)
+
+    @classmethod
+    def development(cls, data_dir: Path) -> Keyring:
+        """A keyring kept under the data directory, created on first use (development only)."""
+        path = data_dir / DEV_KEYRING_FILE
+        if path.exists():
+            return cls.parse(json.loads(path.read_text())["keys"])
+        keyring = cls.generate("dev1")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"keys": keyring.render()}, handle)
+        return keyring
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts each serialized payload with AES-256-GCM under the active key."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys.items()}
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        key_id = self._keyring.active_key_id
+        cipher = self._ciphers[key_id]
+        encoded = []
+        for payload in payloads:
+            nonce = os.urandom(_NONCE_BYTES)
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), key_id.encode())
+            encoded.append(
+                Payload(
+                    metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()},
+                    data=nonce + sealed,
+                )
+            )
+        return encoded
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        decoded = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") != ENCODING:
+                decoded.append(payload)
+                continue
+            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+            cipher = self._ciphers.get(key_id)
+            if cipher is None:
+                raise KeyringError(f"payload encrypted with unknown key {key_id!r}")
+            nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
+            decoded.append(Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode())))
+        return decoded

@@ -1,0 +1,105 @@
+"""Keyword-only service functions for the program's records (staff, clients, contacts, ...).
+
+The API routes, the CLI and the demo seed all create records through these, so the rules
+(hashing tokens, scoping to a program) live in one place. Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.auth import new_token, token_hash
+from domain.models import Client, Consent, EmergencyContact, Program, Resource, Staff
+from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
+from domain.models.programs import ProgramCreate, StaffCreate
+from domain.models.resources import ResourceCreate
+
+_Row = TypeVar("_Row")
+
+
+async def program_by_slug(session: AsyncSession, *, slug: str) -> Program | None:
+    return (await session.exec(select(Program).where(Program.slug == slug))).first()
+
+
+async def create_program(session: AsyncSession, *, data: ProgramCreate) -> Program:
+    program = Program.model_validate(data)
+    session.add(program)
+    await session.flush()
+    return program
+
+
+async def create_staff(
+    session: AsyncSession, *, program_id: uuid.UUID, data: StaffCreate
+) -> tuple[Staff, str]:
+    """Create a staff member; the bearer token is returned here once and never stored."""
+    token = new_token()
+    staff = Staff.model_validate(data, update={"program_id": program_id, "token_hash": token_hash(token)})
+    session.add(staff)
+    await session.flush()
+    return staff, token
+
+
+async def staff_by_token(session: AsyncSession, *, token: str) -> Staff | None:
+    found = await session.exec(select(Staff).where(Staff.token_hash == token_hash(token)))
+    staff = found.first()
+    return staff if staff is not None and staff.active else None
+
+
+async def create_client(
+    session: AsyncSession, *, program_id: uuid.UUID, data: ClientCreate
+) -> Client:
+    client = Client.model_validate(data, update={"program_id": program_id})
+    session.add(client)
+    await session.flush()
+    return client
+
+
+async def add_contact(
+    session: AsyncSession, *, client: Client, data: EmergencyContactCreate
+) -> EmergencyContact:
+    contact = EmergencyContact.model_validate(
+        data.model_dump(exclude={"channels"}),
+        update={
+            "client_id": client.id,
+            "program_id": client.program_id,
+            "channels": [str(c) for c in data.channels],
+        },
+    )
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+async def add_consent(
+    session: AsyncSession, *, client: Client, data: ConsentCreate, recorded_by: uuid.UUID
+) -> Consent:
+    consent = Consent.model_validate(
+        data,
+        update={"client_id": client.id, "program_id": client.program_id, "recorded_by": recorded_by},
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+async def add_resource(
+    session: AsyncSession, *, program_id: uuid.UUID, data: ResourceCreate
+) -> Resource:
+    resource = Resource.model_validate(data, update={"program_id": program_id})
+    session.add(resource)
+    await session.flush()
+    return resource
+
+
+async def in_program(
+    session: AsyncSession, model: type[_Row], ident: uuid.UUID, program_id: uuid.UUID
+) -> _Row | None:
+    """A record of the caller's program, or None (another program's record is not found)."""
+    row = await session.get(model, ident)
+    if row is None or getattr(row, "program_id", None) != program_id:
+        return None
+    return row

@@ -1,0 +1,128 @@
+"""The one settings class: every `CRISISDESK_*` variable, validated once at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CRISISDESK_"
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "placeholder", "xxx", "todo"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """Configuration of every CrisisDesk process (API, worker, CLI)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to SQLite under the data directory"
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "crisisdesk"
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    log_format: LogFormat = LogFormat.CONSOLE
+    log_level: str = "INFO"
+    encryption_keys: str | None = Field(
+        default=None,
+        description="comma-separated key_id:base64(32 bytes); the first encrypts, all decrypt",
+    )
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "crisisdesk@localhost"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str | None = None
+    dispatch_webhook_url: str | None = None
+    webhook_secret: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port")
+        return value
+
+    @field_validator("webhook_secret", "twilio_auth_token")
+    @classmethod
+    def _no_placeholder_secret(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder; set a real secret")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if not self.encryption_keys:
+                raise ValueError(
+                    f"{ENV_PREFIX}ENCRYPTION_KEYS is required when {ENV_PREFIX}ENVIRONMENT=production"
+                )
+            if not self.database_url or self.database_url.startswith("sqlite"):
+                raise ValueError(f"{ENV_PREFIX}DATABASE_URL must be PostgreSQL in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'crisisdesk.db').resolve()}"
+
+
+class SettingsError(SystemExit):
+    """Start-up refused: a setting is wrong. The message names the variable."""
+
+
+def describe_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        lines.append(f"{name}: {item['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings() -> Settings:
+    """Read the environment, or stop with a message naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_errors(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,59 @@
+"""The one way to reach Temporal: pydantic payloads, encrypted by the codec, for API and worker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
+
+from infra.codec import EncryptionCodec, Keyring
+from infra.settings import Settings
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+
+def keyring_for(settings: Settings) -> Keyring:
+    if settings.encryption_keys:
+        return Keyring.parse(settings.encryption_keys)
+    return Keyring.development(settings.data_dir)
+
+
+def data_converter_for(keyring: Keyring) -> DataConverter:
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter_for(keyring_for(settings)),
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register the incident search attributes if the namespace lacks them (idempotent)."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as error:
+        if error.status is not RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
+            raise
+        known = set()
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in ALL_SEARCH_ATTRIBUTES
+        if key.name not in known
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )

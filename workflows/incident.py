@@ -1,0 +1,301 @@
+"""The incident workflow: one per incident, the single writer of its state.
+
+Each decision kind is an Update whose validator refuses what the frozen protocol does not allow
+(nothing reaches history); handlers apply the decision synchronously and answer the new state.
+The run loop projects each revision to the case file, sounds the protocol's alarms and sends pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.audit import AuditEntry
+    from domain.decisions import DecisionRequest
+    from domain.effects import IncidentProjection, PageRequest, PageResult
+    from domain.incident import (
+        DecisionEntry,
+        IncidentOpening,
+        IncidentState,
+        PageOrder,
+        PageRecord,
+        apply_decision,
+        next_alarm_in,
+        open_incident,
+        refusal,
+        settle,
+        sound_due_alarms,
+    )
+    from domain.vocabulary import DecisionKind
+    from workflows import search_attributes as sa
+
+PROJECTION_TIMEOUT = timedelta(seconds=30)
+PAGE_TIMEOUT = timedelta(seconds=60)
+# Retry the case file forever with a capped backoff: a database outage delays, never loses.
+CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+class DecisionRefusedError(ApplicationError):
+    """Raised by validators: the refusal travels as the error's details."""
+
+
+@workflow.defn(name="IncidentWorkflow")
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, opening: IncidentOpening) -> None:
+        self._protocol = opening.protocol
+        self._state = open_incident(opening)
+        self._opened_by = opening.opened_by
+        self._unprojected: list[DecisionEntry] = []
+        self._audit: list[AuditEntry] = [
+            AuditEntry(
+                event_key=f"{self._state.incident_id}:opened",
+                program_id=opening.program_id,
+                action="incident.opened",
+                actor_id=opening.opened_by.staff_id,
+                actor_role=str(opening.opened_by.role),
+                at=opening.opened_at,
+                incident_id=opening.incident_id,
+                detail={"crisis_type": opening.crisis_type, "protocol": opening.protocol.version},
+            )
+        ]
+        self._pages: list[PageOrder] = []
+        self._projected_revision = -1
+
+    @workflow.run
+    async def run(self, opening: IncidentOpening) -> IncidentState:
+        self._publish_search_attributes()
+        while True:
+            await self._send_pages()
+            await self._project()
+            if self._state.stage.is_final:
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: self._has_work(),
+                    timeout=next_alarm_in(self._state, workflow.now()),
+                )
+            except asyncio.TimeoutError:
+                self._state, pages = sound_due_alarms(self._state, self._protocol, workflow.now())
+                self._pages.extend(pages)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._send_pages()
+        await self._project()
+        return self._state
+
+    @workflow.query
+    def current(self) -> IncidentState:
+        return self._state
+
+    # --- one Update per decision kind: validator refuses, handler applies -------------------
+
+    @workflow.update(name=DecisionKind.ASSESSMENT)
+    def assessment(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @assessment.validator
+    def _validate_assessment(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.ASSESSMENT, request)
+
+    @workflow.update(name=DecisionKind.DEESCALATION)
+    def deescalation(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @deescalation.validator
+    def _validate_deescalation(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.DEESCALATION, request)
+
+    @workflow.update(name=DecisionKind.NOTIFY_CONTACTS)
+    def notify_contacts(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @notify_contacts.validator
+    def _validate_notify_contacts(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.NOTIFY_CONTACTS, request)
+
+    @workflow.update(name=DecisionKind.DISPATCH)
+    def dispatch(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @dispatch.validator
+    def _validate_dispatch(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.DISPATCH, request)
+
+    @workflow.update(name=DecisionKind.DISPATCH_UPDATE)
+    def dispatch_update(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @dispatch_update.validator
+    def _validate_dispatch_update(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.DISPATCH_UPDATE, request)
+
+    @workflow.update(name=DecisionKind.DISPOSITION)
+    def disposition(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @disposition.validator
+    def _validate_disposition(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.DISPOSITION, request)
+
+    @workflow.update(name=DecisionKind.CONTACT_LOST)
+    def contact_lost(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @contact_lost.validator
+    def _validate_contact_lost(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.CONTACT_LOST, request)
+
+    @workflow.update(name=DecisionKind.CONTACT_RESTORED)
+    def contact_restored(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @contact_restored.validator
+    def _validate_contact_restored(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.CONTACT_RESTORED, request)
+
+    @workflow.update(name=DecisionKind.NOTE)
+    def note(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @note.validator
+    def _validate_note(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.NOTE, request)
+
+    @workflow.update(name=DecisionKind.REASSIGN)
+    def reassign(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @reassign.validator
+    def _validate_reassign(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.REASSIGN, request)
+
+    @workflow.update(name=DecisionKind.ESCALATE)
+    def escalate(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @escalate.validator
+    def _validate_escalate(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.ESCALATE, request)
+
+    @workflow.update(name=DecisionKind.CLOSE)
+    def close(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @close.validator
+    def _validate_close(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.CLOSE, request)
+
+    @workflow.update(name=DecisionKind.CANCEL)
+    def cancel(self, request: DecisionRequest) -> IncidentState:
+        return self._decide(request)
+
+    @cancel.validator
+    def _validate_cancel(self, request: DecisionRequest) -> None:
+        self._check(DecisionKind.CANCEL, request)
+
+    # --- the decision path -----------------------------------------------------------------
+
+    def _check(self, kind: DecisionKind, request: DecisionRequest) -> None:
+        if request.decision.kind != kind:
+            raise DecisionRefusedError(
+                f"the {kind} update was sent a {request.decision.kind} decision",
+                {"status": 422, "code": "invalid", "detail": "kind mismatch", "field": "kind"},
+                type="DecisionRefused",
+                non_retryable=True,
+            )
+        why = refusal(self._state, self._protocol, request)
+        if why is not None:
+            raise DecisionRefusedError(
+                why.detail,
+                why.model_dump(mode="json"),
+                type="DecisionRefused",
+                non_retryable=True,
+            )
+
+    def _decide(self, request: DecisionRequest) -> IncidentState:
+        now = workflow.now()
+        self._state, pages = apply_decision(self._state, self._protocol, request, now)
+        entry = self._state.decisions[-1]
+        self._unprojected.append(entry)
+        self._audit.append(
+            AuditEntry(
+                event_key=f"decision:{entry.decision_id}",
+                program_id=self._state.program_id,
+                action=f"decision.{entry.kind}",
+                actor_id=entry.actor_id,
+                actor_role=entry.actor_role,
+                at=now,
+                incident_id=self._state.incident_id,
+                detail={"decision_id": str(entry.decision_id), **entry.detail},
+            )
+        )
+        self._pages.extend(pages)
+        self._publish_search_attributes()
+        return self._state
+
+    # --- effects ---------------------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        return (
+            bool(self._pages)
+            or self._state.revision != self._projected_revision
+            or self._state.stage.is_final
+        )
+
+    async def _project(self) -> None:
+        while self._state.revision != self._projected_revision:
+            state = self._state
+            decisions, self._unprojected = self._unprojected, []
+            audit, self._audit = self._audit, []
+            await workflow.execute_activity(
+                "record_incident",
+                IncidentProjection(state=state, decisions=decisions, audit=audit),
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=CASEFILE_RETRY,
+            )
+            self._projected_revision = state.revision
+
+    async def _send_pages(self) -> None:
+        while self._pages:
+            order = self._pages.pop(0)
+            result = await workflow.execute_activity(
+                "page_staff",
+                PageRequest(
+                    incident_id=self._state.incident_id,
+                    program_id=self._state.program_id,
+                    order=order,
+                ),
+                result_type=PageResult,
+                start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=PAGE_RETRY,
+            )
+            self._state.pages.append(
+                PageRecord(
+                    page_id=order.page_id,
+                    reason=order.reason,
+                    target=order.target,
+                    at=workflow.now(),
+                    recipients=result.recipients,
+                    channel=result.channel,
+                    delivered=result.delivered,
+                )
+            )
+            self._state.revision += 1
+            self._state = settle(self._state, self._protocol, workflow.now())
+
+    def _publish_search_attributes(self) -> None:
+        s = self._state
+        workflow.upsert_search_attributes(
+            [
+                sa.STAGE.value_set(s.stage),
+                sa.RISK_LEVEL.value_set(s.risk_level or "unassessed"),
+                sa.CRISIS_TYPE.value_set(s.crisis_type),
+                sa.PROGRAM.value_set(str(s.program_id)),
+            ]
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
@@ -29,4 +31,6 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[casefile.record_incident, paging.page_staff],
+        # Lets in-flight activities finish inside the orchestrator's stop grace period.
+        graceful_shutdown_timeout=timedelta(seconds=50),
     )

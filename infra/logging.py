@@ -87,3 +87,5 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=settings.log_level, stream=sys.stderr, format="%(message)s")
+    for noisy in ("alembic", "httpx", "temporalio.activity"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

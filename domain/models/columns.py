@@ -39,7 +39,7 @@ def timestamp(*, index: bool = False, nullable: bool = False, **kwargs: Any) -> 
         sa_type=UTCDateTime,
         index=index,
         nullable=nullable,
-        **({} if nullable else {"default_factory": utcnow}),
+        **({"default": None} if nullable else {"default_factory": utcnow}),
         **kwargs,
     )
 

@@ -1,0 +1,248 @@
+"""The `crisisdesk` command: the embedded stack, worker, API, migrations, seed, staff, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from domain.vocabulary import Role
+from infra.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(no_args_is_help=True, help="CrisisDesk: durable emergency case manager")
+staff_app = typer.Typer(no_args_is_help=True, help="Staff members and their tokens")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log")
+program_app = typer.Typer(no_args_is_help=True, help="Programs")
+app.add_typer(staff_app, name="staff")
+app.add_typer(audit_app, name="audit")
+app.add_typer(program_app, name="program")
+
+
+def _settings() -> Settings:
+    from infra.logging import configure_logging
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    from infra.db import make_async_engine, session_factory
+
+    engine = make_async_engine(settings.resolved_database_url)
+    return engine, session_factory(engine)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (SQLite or PostgreSQL)."""
+    from infra.migrate import upgrade_database
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+    typer.echo("database is at the latest migration")
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo program and print its staff tokens."""
+    settings = _settings()
+    tokens = asyncio.run(_seed(settings))
+    _print_tokens(tokens)
+
+
+async def _seed(settings: Settings) -> dict[str, str]:
+    from infra.seed import seed_demo
+
+    engine, sessions = _sessions(settings)
+    try:
+        return await seed_demo(sessions)
+    finally:
+        await engine.dispose()
+
+
+def _print_tokens(tokens: dict[str, str]) -> None:
+    typer.echo("Demo staff tokens (program 'demo'; shown once, re-issued on each start):")
+    for role, token in tokens.items():
+        typer.echo(f"  {role:<11} {token}")
+
+
+@program_app.command("add")
+def program_add(
+    slug: Annotated[str, typer.Option(help="short name, e.g. demo")],
+    name: Annotated[str, typer.Option(help="display name")],
+) -> None:
+    """Create a program."""
+    from domain.models.programs import ProgramCreate
+    from infra.db import transaction
+    from infra.records import create_program
+
+    settings = _settings()
+
+    async def run() -> str:
+        engine, sessions = _sessions(settings)
+        try:
+            async with transaction(sessions) as session:
+                program = await create_program(session, data=ProgramCreate(slug=slug, name=name))
+                return str(program.id)
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(run()))
+
+
+@staff_app.command("add")
+def staff_add(
+    program: Annotated[str, typer.Option(help="program slug")],
+    role: Annotated[Role, typer.Option(help="clinician, supervisor, followup or admin")],
+    name: Annotated[str, typer.Option(help="display name")],
+    on_call: Annotated[bool, typer.Option(help="on call for pages")] = False,
+) -> None:
+    """Add a staff member and print their bearer token (shown once; only its hash is kept)."""
+    from domain.models.programs import StaffCreate
+    from infra.db import transaction
+    from infra.records import create_staff, program_by_slug
+
+    settings = _settings()
+
+    async def run() -> str | None:
+        engine, sessions = _sessions(settings)
+        try:
+            async with transaction(sessions) as session:
+                found = await program_by_slug(session, slug=program)
+                if found is None:
+                    return None
+                _, token = await create_staff(
+                    session,
+                    program_id=found.id,
+                    data=StaffCreate(name=name, role=role, on_call=on_call),
+                )
+                return token
+        finally:
+            await engine.dispose()
+
+    token = asyncio.run(run())
+    if token is None:
+        typer.echo(f"no program {program!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(token)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit non-zero naming the first altered event."""
+    from infra.audit_log import verify_chain
+
+    settings = _settings()
+
+    async def run() -> int:
+        engine, sessions = _sessions(settings)
+        try:
+            checked, broken = await verify_chain(sessions)
+        finally:
+            await engine.dispose()
+        if broken is None:
+            typer.echo(f"audit chain intact: {checked} events verified")
+            return 0
+        typer.echo(
+            f"audit chain BROKEN at event {broken.event_id} (program {broken.program_id}, "
+            f"seq {broken.seq}): {broken.problem}; {checked} events before it verified",
+            err=True,
+        )
+        return 1
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker (scale out by running more)."""
+    settings = _settings()
+    asyncio.run(_run_worker(settings, asyncio.Event()))
+
+
+async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    import structlog
+
+    from infra.temporal import connect_temporal, ensure_search_attributes
+    from worker import build_worker
+
+    engine, sessions = _sessions(settings)
+    client = await connect_temporal(settings)
+    await ensure_search_attributes(client)
+    built = build_worker(client, task_queue=settings.task_queue, sessions=sessions)
+    structlog.get_logger("crisisdesk.worker").info("worker.started", task_queue=settings.task_queue)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with built:
+        await stop.wait()
+    await engine.dispose()
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command()
+def dev() -> None:
+    """The embedded stack: Temporal dev server, worker and API on SQLite, with demo data."""
+    settings = _settings()
+    asyncio.run(_dev(settings))
+
+
+async def _dev(settings: Settings) -> None:
+    from infra.embedded import serve_api, start_dev_server, stop_process, wait_for_temporal
+    from infra.migrate import upgrade_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = start_dev_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await wait_for_temporal(settings)
+        await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
+        tokens = await _seed(settings)
+        worker_task = asyncio.create_task(_run_worker(settings, stop))
+        api_task = asyncio.create_task(serve_api(settings, stop))
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        typer.echo("")
+        typer.echo("CrisisDesk is running (Ctrl-C stops everything; data stays in "
+                   f"{settings.data_dir.resolve()})")
+        typer.echo(f"  API            {base}")
+        typer.echo(f"  API docs       {base}/docs")
+        typer.echo(f"  Readiness      {base}/readyz")
+        typer.echo(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
+        typer.echo(f"  Temporal       {settings.temporal_address} "
+                   f"(namespace {settings.temporal_namespace})")
+        _print_tokens(tokens)
+        await asyncio.gather(worker_task, api_task)
+    finally:
+        stop.set()
+        stop_process(server)
+        typer.echo("CrisisDesk stopped.")
+
+
+def main() -> None:
+    app(prog_name="crisisdesk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

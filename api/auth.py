@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "cdk_"
+TOKEN_PREFIX = "cdk_"  # noqa: S105 (a prefix that makes leaked tokens searchable)
 
 
 def new_token() -> str:

@@ -81,6 +81,4 @@ def require(*roles: Role) -> Callable[[Staff], Coroutine[Any, Any, Staff]]:
 Admin = Annotated[Staff, Depends(require(Role.ADMIN))]
 Clinical = Annotated[Staff, Depends(require(Role.CLINICIAN, Role.SUPERVISOR))]
 Supervisor = Annotated[Staff, Depends(require(Role.SUPERVISOR))]
-DirectoryReader = Annotated[
-    Staff, Depends(require(Role.ADMIN, Role.CLINICIAN, Role.SUPERVISOR))
-]
+DirectoryReader = Annotated[Staff, Depends(require(Role.ADMIN, Role.CLINICIAN, Role.SUPERVISOR))]

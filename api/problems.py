@@ -18,7 +18,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://crisisdesk.dev/problems/"
 
 
-class Problem(Exception):
+class Problem(Exception):  # noqa: N818 (RFC 9457 calls it a problem)
     """Raise to answer a problem detail; `extra` members are added to the body."""
 
     def __init__(
@@ -108,7 +108,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
         log.error("temporal.unavailable", status=str(error.status))
         return problem_response(
-            503, "Service unavailable", "the workflow engine is unavailable",
+            503,
+            "Service unavailable",
+            "the workflow engine is unavailable",
             headers={"Retry-After": "5"},
         )
 

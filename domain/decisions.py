@@ -76,14 +76,13 @@ class Assessment(_Decision):
     @model_validator(mode="after")
     def _scorable(self) -> Assessment:
         result = self.score(None)
-        if self.risk_override is not None and self.risk_override != (
-            result.risk_level if result else None
-        ):
-            if not self.justification or len(self.justification.strip()) < 3:
-                raise ValueError(
-                    "justification: a risk level that differs from the instrument's result "
-                    "needs a clinical justification (NPSG 15.01.01)"
-                )
+        computed = result.risk_level if result else None
+        overridden = self.risk_override is not None and self.risk_override != computed
+        if overridden and len((self.justification or "").strip()) < 3:
+            raise ValueError(
+                "justification: a risk level that differs from the instrument's result "
+                "needs a clinical justification (NPSG 15.01.01)"
+            )
         if result is None and self.risk_override is None:
             raise ValueError("risk_override: clinical judgement needs a risk level")
         return self

@@ -22,8 +22,8 @@ from domain.decisions import (
     Close,
     ContactLost,
     ContactRestored,
-    Deescalation,
     DecisionRequest,
+    Deescalation,
     DispatchRequest,
     DispatchUpdate,
     Disposition,
@@ -342,7 +342,10 @@ def apply_decision(
                 _require_dispatch(s, now)
             _advance(s, Stage.DEESCALATING)
         case NotifyContacts():
-            detail = {"contact_ids": [str(c) for c in decision.contact_ids], "basis": decision.basis}
+            detail = {
+                "contact_ids": [str(c) for c in decision.contact_ids],
+                "basis": decision.basis,
+            }
             _advance(s, Stage.RESPONDING)
         case DispatchRequest():
             if decision.location is not None:

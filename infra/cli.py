@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from typing import Annotated
 
 import typer
@@ -224,14 +223,18 @@ async def _dev(settings: Settings) -> None:
         api_task = asyncio.create_task(serve_api(settings, stop))
         base = f"http://{settings.api_host}:{settings.api_port}"
         typer.echo("")
-        typer.echo("CrisisDesk is running (Ctrl-C stops everything; data stays in "
-                   f"{settings.data_dir.resolve()})")
+        typer.echo(
+            "CrisisDesk is running (Ctrl-C stops everything; data stays in "
+            f"{settings.data_dir.resolve()})"
+        )
         typer.echo(f"  API            {base}")
         typer.echo(f"  API docs       {base}/docs")
         typer.echo(f"  Readiness      {base}/readyz")
         typer.echo(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
-        typer.echo(f"  Temporal       {settings.temporal_address} "
-                   f"(namespace {settings.temporal_namespace})")
+        typer.echo(
+            f"  Temporal       {settings.temporal_address} "
+            f"(namespace {settings.temporal_namespace})"
+        )
         _print_tokens(tokens)
         await asyncio.gather(worker_task, api_task)
     finally:
@@ -245,4 +248,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

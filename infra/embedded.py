@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -27,15 +28,23 @@ def dev_server_command(settings: Settings) -> list[str]:
         temporal_cli(),
         "server",
         "start-dev",
-        "--db-filename", str(db_file),
-        "--ip", host if host not in ("localhost", "") else "127.0.0.1",
-        "--port", port,
-        "--ui-port", str(settings.temporal_ui_port),
-        "--namespace", settings.temporal_namespace,
-        "--log-level", "error",
+        "--db-filename",
+        str(db_file),
+        "--ip",
+        host if host not in ("localhost", "") else "127.0.0.1",
+        "--port",
+        port,
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "error",
         # Measured here: WAL more than doubles the dev server's throughput over its default.
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]
     for key in ALL_SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}=Keyword"]
@@ -53,8 +62,8 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_for_temporal(settings: Settings, timeout: float = 60) -> Client:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_temporal(settings: Settings, within_seconds: float = 60) -> Client:
+    deadline = asyncio.get_running_loop().time() + within_seconds
     while True:
         try:
             return await Client.connect(
@@ -77,6 +86,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
         process.wait()
 
 
+class _QuietServer(uvicorn.Server):
+    """Leaves SIGINT/SIGTERM to the embedded stack, which stops every part in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     from api.app import create_app
 
@@ -87,8 +104,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True

@@ -37,7 +37,9 @@ async def create_staff(
 ) -> tuple[Staff, str]:
     """Create a staff member; the bearer token is returned here once and never stored."""
     token = new_token()
-    staff = Staff.model_validate(data, update={"program_id": program_id, "token_hash": token_hash(token)})
+    staff = Staff.model_validate(
+        data, update={"program_id": program_id, "token_hash": token_hash(token)}
+    )
     session.add(staff)
     await session.flush()
     return staff, token
@@ -79,7 +81,11 @@ async def add_consent(
 ) -> Consent:
     consent = Consent.model_validate(
         data,
-        update={"client_id": client.id, "program_id": client.program_id, "recorded_by": recorded_by},
+        update={
+            "client_id": client.id,
+            "program_id": client.program_id,
+            "recorded_by": recorded_by,
+        },
     )
     session.add(consent)
     await session.flush()

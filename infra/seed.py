@@ -37,22 +37,78 @@ DEMO_STAFF = {
 
 # (name, kind, phone, zip, lat, lon, services)
 DEMO_RESOURCES = [
-    ("OHSU Emergency Department", ResourceKind.EMERGENCY_ROOM, "+15034948311", "97239",
-     45.4992, -122.6865, ["emergency", "psychiatric"]),
-    ("Multnomah County Mobile Crisis", ResourceKind.MOBILE_CRISIS, "+15039884888", "97204",
-     45.5152, -122.6784, ["mobile_crisis", "welfare_check"]),
-    ("Portland Urgent Care", ResourceKind.URGENT_CARE, "+15035550190", "97205",
-     45.5200, -122.6900, ["urgent_care"]),
-    ("Hooper Detox Stabilization Center", ResourceKind.DETOX, "+15032381200", "97214",
-     45.5146, -122.6557, ["detox", "withdrawal"]),
-    ("Bellevue Hospital Emergency", ResourceKind.EMERGENCY_ROOM, "+12125624141", "10016",
-     40.7394, -73.9754, ["emergency", "psychiatric"]),
-    ("NYC Mobile Crisis Team", ResourceKind.MOBILE_CRISIS, "+18886927489", "10001",
-     40.7506, -73.9972, ["mobile_crisis", "welfare_check"]),
-    ("Northwestern Memorial Emergency", ResourceKind.EMERGENCY_ROOM, "+13129265188", "60611",
-     41.8955, -87.6217, ["emergency"]),
-    ("988 Suicide & Crisis Lifeline", ResourceKind.CRISIS_LINE, "988", None,
-     39.8283, -98.5795, ["crisis_line"]),
+    (
+        "OHSU Emergency Department",
+        ResourceKind.EMERGENCY_ROOM,
+        "+15034948311",
+        "97239",
+        45.4992,
+        -122.6865,
+        ["emergency", "psychiatric"],
+    ),
+    (
+        "Multnomah County Mobile Crisis",
+        ResourceKind.MOBILE_CRISIS,
+        "+15039884888",
+        "97204",
+        45.5152,
+        -122.6784,
+        ["mobile_crisis", "welfare_check"],
+    ),
+    (
+        "Portland Urgent Care",
+        ResourceKind.URGENT_CARE,
+        "+15035550190",
+        "97205",
+        45.5200,
+        -122.6900,
+        ["urgent_care"],
+    ),
+    (
+        "Hooper Detox Stabilization Center",
+        ResourceKind.DETOX,
+        "+15032381200",
+        "97214",
+        45.5146,
+        -122.6557,
+        ["detox", "withdrawal"],
+    ),
+    (
+        "Bellevue Hospital Emergency",
+        ResourceKind.EMERGENCY_ROOM,
+        "+12125624141",
+        "10016",
+        40.7394,
+        -73.9754,
+        ["emergency", "psychiatric"],
+    ),
+    (
+        "NYC Mobile Crisis Team",
+        ResourceKind.MOBILE_CRISIS,
+        "+18886927489",
+        "10001",
+        40.7506,
+        -73.9972,
+        ["mobile_crisis", "welfare_check"],
+    ),
+    (
+        "Northwestern Memorial Emergency",
+        ResourceKind.EMERGENCY_ROOM,
+        "+13129265188",
+        "60611",
+        41.8955,
+        -87.6217,
+        ["emergency"],
+    ),
+    (
+        "988 Suicide & Crisis Lifeline",
+        ResourceKind.CRISIS_LINE,
+        "988",
+        None,
+        39.8283,
+        -98.5795,
+        ["crisis_line"],
+    ),
 ]
 
 
@@ -103,26 +159,35 @@ async def _demo_records(session: AsyncSession, program_id: uuid.UUID) -> None:
         session,
         client=ana,
         data=EmergencyContactCreate(
-            name="Lia Ruiz", relationship="sister", kind=ContactKind.PERSONAL,
-            phone="+15035550101", email="lia@example.org",
-            channels=[Channel.SMS, Channel.VOICE, Channel.EMAIL], priority=1,
+            name="Lia Ruiz",
+            relationship="sister",
+            kind=ContactKind.PERSONAL,
+            phone="+15035550101",
+            email="lia@example.org",
+            channels=[Channel.SMS, Channel.VOICE, Channel.EMAIL],
+            priority=1,
         ),
     )
     await add_contact(
         session,
         client=ana,
         data=EmergencyContactCreate(
-            name="Dr. Priya Patel", relationship="psychiatrist", kind=ContactKind.MEDICAL,
-            phone="+15035550102", email="patel@clinic.example.org", facility="Willamette Clinic",
-            channels=[Channel.VOICE, Channel.EMAIL], priority=2,
+            name="Dr. Priya Patel",
+            relationship="psychiatrist",
+            kind=ContactKind.MEDICAL,
+            phone="+15035550102",
+            email="patel@clinic.example.org",
+            facility="Willamette Clinic",
+            channels=[Channel.VOICE, Channel.EMAIL],
+            priority=2,
         ),
     )
-    for kind in (ConsentKind.CONTACT_DISCLOSURE, ConsentKind.PART2):
+    for consent_kind in (ConsentKind.CONTACT_DISCLOSURE, ConsentKind.PART2):
         await add_consent(
             session,
             client=ana,
             data=ConsentCreate(
-                kind=kind, contact_id=sister.id, expires_at=datetime(2027, 6, 1, tzinfo=UTC)
+                kind=consent_kind, contact_id=sister.id, expires_at=datetime(2027, 6, 1, tzinfo=UTC)
             ),
             recorded_by=admin.id,
         )
@@ -135,8 +200,12 @@ async def _demo_records(session: AsyncSession, program_id: uuid.UUID) -> None:
         session,
         client=ben,
         data=EmergencyContactCreate(
-            name="Grace Okafor", relationship="mother", kind=ContactKind.PERSONAL,
-            phone="+12125550111", channels=[Channel.SMS, Channel.VOICE], priority=1,
+            name="Grace Okafor",
+            relationship="mother",
+            kind=ContactKind.PERSONAL,
+            phone="+12125550111",
+            channels=[Channel.SMS, Channel.VOICE],
+            priority=1,
         ),
     )
     for name, kind, phone, zip_code, lat, lon, services in DEMO_RESOURCES:
@@ -144,7 +213,12 @@ async def _demo_records(session: AsyncSession, program_id: uuid.UUID) -> None:
             session,
             program_id=admin.program_id,
             data=ResourceCreate(
-                name=name, kind=kind, phone=phone, zip=zip_code, lat=lat, lon=lon,
+                name=name,
+                kind=kind,
+                phone=phone,
+                zip=zip_code,
+                lat=lat,
+                lon=lon,
                 services=services,
             ),
         )

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION:
             if not self.encryption_keys:
                 raise ValueError(
-                    f"{ENV_PREFIX}ENCRYPTION_KEYS is required when {ENV_PREFIX}ENVIRONMENT=production"
+                    f"{ENV_PREFIX}ENCRYPTION_KEYS is required in production "
+                    f"({ENV_PREFIX}ENVIRONMENT=production)"
                 )
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise ValueError(f"{ENV_PREFIX}DATABASE_URL must be PostgreSQL in production")

@@ -7,7 +7,6 @@ The run loop projects each revision to the case file, sounds the protocol's alar
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -81,7 +80,7 @@ class IncidentWorkflow:
                     lambda: self._has_work(),
                     timeout=next_alarm_in(self._state, workflow.now()),
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._state, pages = sound_due_alarms(self._state, self._protocol, workflow.now())
                 self._pages.extend(pages)
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -109,7 +109,9 @@ async def record_consent(
         contact = await session.get(EmergencyContact, body.contact_id)
         if contact is None or contact.client_id != client.id:
             raise Problem(
-                422, "Unprocessable content", "contact_id: not a contact of this client",
+                422,
+                "Unprocessable content",
+                "contact_id: not a contact of this client",
                 errors=[{"field": "contact_id", "message": "not a contact of this client"}],
             )
     consent = await add_consent(session, client=client, data=body, recorded_by=admin.id)

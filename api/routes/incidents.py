@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from sqlmodel import col, func, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -28,8 +29,9 @@ from api.problems import Problem, not_found
 from domain.audit import AuditEntry
 from domain.decisions import DECISION_ROLES, Actor, Decision, DecisionRequest
 from domain.incident import IncidentOpening, IncidentState, workflow_id_for
-from domain.models import AuditEvent, Client as ClientRecord, DecisionRecord, Incident, Notification
-from domain.models import Staff
+from domain.incident import open_incident as initial_state
+from domain.models import AuditEvent, DecisionRecord, Incident, Notification, Staff
+from domain.models import Client as ClientRecord
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
 from infra.audit_log import append_audit
@@ -47,10 +49,10 @@ def _actor(staff: Staff) -> Actor:
     return Actor(staff_id=str(staff.id), role=staff.role, program_id=staff.program_id)
 
 
-def _handle(temporal: Client, incident_id: uuid.UUID) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
-    return temporal.get_workflow_handle_for(
-        IncidentWorkflow.run, workflow_id_for(incident_id)
-    )
+def _handle(
+    temporal: Client, incident_id: uuid.UUID
+) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+    return temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(incident_id))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -70,7 +72,10 @@ async def open_incident(
     client = await in_program(session, ClientRecord, body.client_id, staff.program_id)
     if client is None:
         raise Problem(
-            404, "Not found", "no such client", errors=[{"field": "client_id", "message": "no such client"}]
+            404,
+            "Not found",
+            "no such client",
+            errors=[{"field": "client_id", "message": "no such client"}],
         )
     incident_id = (
         uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{staff.program_id}:{idempotency_key}")
@@ -111,8 +116,6 @@ async def open_incident(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
         return existing
-    from domain.incident import open_incident as initial_state
-
     return incident_view(initial_state(opening))
 
 
@@ -207,7 +210,7 @@ async def record_decision(
     session: SessionDep,
     temporal: TemporalDep,
 ) -> IncidentView:
-    """Record a decision; the workflow answers with the new state, or refuses and changes nothing."""
+    """Record a decision: the workflow answers the new state, or refuses and changes nothing."""
     kind = DecisionKind(decision.kind)
     if Role(staff.role) not in DECISION_ROLES[kind]:
         raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
@@ -240,7 +243,8 @@ async def incident_history(
         await _current(temporal, session, incident_id, supervisor.program_id)
     events: list[TimelineEvent] = []
     async for event in _handle(temporal, incident_id).fetch_history_events():
-        events.append(_temporal_event(event))
+        if event.event_type not in _QUIET_EVENTS:
+            events.append(_temporal_event(event))
     for decision in (
         await session.exec(select(DecisionRecord).where(DecisionRecord.incident_id == incident_id))
     ).all():
@@ -249,7 +253,11 @@ async def incident_history(
                 at=decision.recorded_at,
                 type=f"decision.{decision.kind}",
                 actor=decision.actor_id,
-                detail={"decision_id": str(decision.id), "role": decision.actor_role, **decision.detail},
+                detail={
+                    "decision_id": str(decision.id),
+                    "role": decision.actor_role,
+                    **decision.detail,
+                },
             )
         )
     for note in (
@@ -323,7 +331,11 @@ async def _closed_or_missing(
     if row is None:
         return not_found("incident")
     return Problem(
-        409, "Conflict", f"the incident is {row.stage}: no more decisions", stage=row.stage, allowed=[]
+        409,
+        "Conflict",
+        f"the incident is {row.stage}: no more decisions",
+        stage=row.stage,
+        allowed=[],
     )
 
 
@@ -338,32 +350,41 @@ def _refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
         )
         if status_code == 422 and why.get("field"):
             why["errors"] = [{"field": why["field"], "message": detail}]
-        return Problem(status_code, title, detail, **{k: v for k, v in why.items() if v is not None})
+        return Problem(
+            status_code, title, detail, **{k: v for k, v in why.items() if v is not None}
+        )
     return Problem(409, "Conflict", "the workflow refused the decision")
 
 
-def _temporal_event(event: object) -> TimelineEvent:
-    from temporalio.api.history.v1 import HistoryEvent
+# Workflow-task bookkeeping says nothing a supervisor needs; everything else is kept.
+_QUIET_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+}
 
-    assert isinstance(event, HistoryEvent)
-    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+def _temporal_event(event: HistoryEvent) -> TimelineEvent:
+    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
     detail: dict[str, object] = {"event_id": event.event_id}
-    attributes = event.WhichOneof("attributes")
     actor = "temporal"
-    if attributes:
-        payload = getattr(event, attributes)
-        for field in ("activity_type", "workflow_type"):
-            if payload.HasField(field) if hasattr(payload, "HasField") and field in payload.DESCRIPTOR.fields_by_name else False:
-                detail[field] = getattr(payload, field).name
-        if hasattr(payload, "timer_id") and payload.timer_id:
-            detail["timer_id"] = payload.timer_id
-        if hasattr(payload, "accepted_request") and payload.HasField("accepted_request"):
-            detail["update"] = payload.accepted_request.input.name
-        if hasattr(payload, "identity") and payload.identity:
-            actor = payload.identity
+    kind = event.WhichOneof("attributes")
+    if kind:
+        attributes = getattr(event, kind)
+        for descriptor, value in attributes.ListFields():
+            if descriptor.name in ("activity_type", "workflow_type"):
+                detail[descriptor.name] = value.name
+            elif descriptor.name in ("timer_id", "activity_id", "scheduled_event_id"):
+                detail[descriptor.name] = value
+            elif descriptor.name == "accepted_request":
+                detail["update"] = value.input.name
+                actor = value.meta.identity or actor
+            elif descriptor.name == "identity":
+                actor = value
     return TimelineEvent(
         at=event.event_time.ToDatetime(tzinfo=UTC),
-        type=f"temporal.{name.lower()}",
+        type=f"temporal.{name}",
         actor=actor,
         detail=detail,
     )

@@ -88,7 +88,9 @@ class Dispatch(SQLModel, table=True):
 
 class FollowUpTask(SQLModel, table=True):
     __tablename__ = "followup_task"
-    __table_args__ = (Index("ix_followup_task_program_status_due", "program_id", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_followup_task_program_status_due", "program_id", "status", "due_at"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     incident_id: uuid.UUID = Field(foreign_key="incident.id", index=True)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlmodel import select
-
-from domain.models import DecisionRecord
 from domain.vocabulary import Role
 from tests.conftest import DemoProgram, Stack
 

@@ -50,6 +50,7 @@ class IncidentView(BaseModel):
     dispatches: list[dict[str, Any]]
     notifications: list[dict[str, Any]] = Field(default_factory=list)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
+    revision: int
     live: bool = True
 
 
@@ -79,6 +80,7 @@ def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
         decisions=[d.model_dump(mode="json") for d in state.decisions],
         pages=[p.model_dump(mode="json") for p in state.pages],
         dispatches=[d.model_dump(mode="json") for d in state.dispatches],
+        revision=state.revision,
         live=live,
     )
 

@@ -191,7 +191,8 @@ def workflow_id_for(incident_id: UUID) -> str:
     return f"incident-{incident_id}"
 
 
-def open_incident(opening: IncidentOpening) -> IncidentState:
+def open_incident(opening: IncidentOpening, now: datetime) -> IncidentState:
+    """The state at start; the protocol's clocks run from `now`, the workflow's own time."""
     state = IncidentState(
         incident_id=opening.incident_id,
         workflow_id=workflow_id_for(opening.incident_id),
@@ -206,7 +207,7 @@ def open_incident(opening: IncidentOpening) -> IncidentState:
         summary=opening.summary,
         location=opening.location,
     )
-    return settle(state, opening.protocol, opening.opened_at)
+    return settle(state, opening.protocol, now)
 
 
 class Refusal(BaseModel):
@@ -259,12 +260,6 @@ def refusal(
                 f"{decision.instrument} is not an instrument of the {state.crisis_type} protocol "
                 f"(use one of {', '.join(protocol.instruments)})",
                 "instrument",
-            )
-        case Cancel() if actor.role == Role.CLINICIAN and state.stage is not Stage.OPEN:
-            return conflict(
-                "a clinician may cancel only an open incident entered in error; "
-                "ask a supervisor to close it",
-                "cancel_not_open",
             )
         case DispatchRequest() if decision.location is None and state.location is None:
             return conflict(
@@ -425,7 +420,8 @@ def arm_alarms(state: IncidentState, protocol: CrisisProtocol, now: datetime) ->
     wanted: dict[AlarmName, datetime] = {}
     if not state.stage.is_final:
         if not state.assessments:
-            wanted[AlarmName.ASSESSMENT_OVERDUE] = state.opened_at
+            # Armed once, when the incident opens; an armed alarm keeps its clock.
+            wanted[AlarmName.ASSESSMENT_OVERDUE] = now
         if state.dispatch_required_since is not None and not state.has_active_dispatch:
             wanted[AlarmName.DISPATCH_OVERDUE] = state.dispatch_required_since
     windows = {

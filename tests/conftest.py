@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -43,6 +45,7 @@ from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 PG_ADMIN_URL = os.environ.get("CRISISDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 KEYRING = Keyring.generate("test1")
+T = TypeVar("T")
 
 
 def _pg_url(database: str) -> str:
@@ -165,7 +168,9 @@ async def make_program(
         client = await create_client(
             session,
             program_id=program.id,
-            data=ClientCreate(first_name="Ana", last_name="Ruiz", phone="+15035550100", zip="97201"),
+            data=ClientCreate(
+                first_name="Ana", last_name="Ruiz", phone="+15035550100", zip="97201"
+            ),
         )
     return DemoProgram(program=program, staff=staff, tokens=tokens, client=client)
 
@@ -173,6 +178,16 @@ async def make_program(
 @pytest_asyncio.fixture(loop_scope="session")
 async def program(sessions: async_sessionmaker[AsyncSession]) -> DemoProgram:
     return await make_program(sessions)
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str, tries: int = 250) -> T:
+    """Poll a projection the worker writes asynchronously until `check` answers something."""
+    for _ in range(tries):
+        found = await check()
+        if found is not None and found is not False:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
 
 
 # --- worker and API ----------------------------------------------------------------------

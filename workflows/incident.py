@@ -49,7 +49,7 @@ class IncidentWorkflow:
     @workflow.init
     def __init__(self, opening: IncidentOpening) -> None:
         self._protocol = opening.protocol
-        self._state = open_incident(opening)
+        self._state = open_incident(opening, workflow.now())
         self._opened_by = opening.opened_by
         self._unprojected: list[DecisionEntry] = []
         self._audit: list[AuditEntry] = [

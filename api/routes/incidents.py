@@ -116,7 +116,7 @@ async def open_incident(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
         return existing
-    return incident_view(initial_state(opening))
+    return incident_view(initial_state(opening, opening.opened_at))
 
 
 @router.get("")

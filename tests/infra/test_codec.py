@@ -1,0 +1,240 @@
+"""The payload codec: AES-GCM round trips, key rotation, and no PHI in Temporal's history."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.testing import WorkflowEnvironment
+
+from domain.incident import IncidentOpening
+from domain.vocabulary import Role
+from infra.codec import (
+    DEV_KEYRING_FILE,
+    ENCODING,
+    KEY_ID_METADATA,
+    EncryptionCodec,
+    Keyring,
+    KeyringError,
+)
+from tests.conftest import KEYRING, DemoProgram, Stack
+
+
+def _payload(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=f'"{text}"'.encode())
+
+
+async def test_encode_then_decode_gives_back_the_same_payloads() -> None:
+    codec = EncryptionCodec(Keyring.generate("k1"))
+    originals = [_payload("Ana Ruiz, +15035550100"), _payload("second")]
+
+    encoded = await codec.encode(originals)
+    decoded = await codec.decode(encoded)
+
+    assert decoded == originals
+    for sealed in encoded:
+        assert sealed.metadata["encoding"] == ENCODING
+        assert sealed.metadata[KEY_ID_METADATA] == b"k1"
+        assert b"Ana Ruiz" not in sealed.data
+        assert b"+15035550100" not in sealed.data
+
+
+async def test_the_same_payload_encrypts_differently_each_time() -> None:
+    codec = EncryptionCodec(Keyring.generate("k1"))
+    first, second = await codec.encode([_payload("same"), _payload("same")])
+    assert first.data != second.data
+
+
+async def test_payloads_that_are_not_encrypted_pass_through_decode() -> None:
+    codec = EncryptionCodec(Keyring.generate("k1"))
+    plain = _payload("search attribute")
+    assert await codec.decode([plain]) == [plain]
+
+
+async def test_old_key_still_decrypts_after_rotation_and_new_key_encrypts() -> None:
+    old = Keyring.generate("old")
+    [sealed_with_old] = await EncryptionCodec(old).encode([_payload("before rotation")])
+
+    new = Keyring.generate("new")
+    rotated = Keyring.parse(f"{new.render()},{old.render()}")
+    assert rotated.active_key_id == "new"
+    codec = EncryptionCodec(rotated)
+
+    assert await codec.decode([sealed_with_old]) == [_payload("before rotation")]
+    [sealed_with_new] = await codec.encode([_payload("after rotation")])
+    assert sealed_with_new.metadata[KEY_ID_METADATA] == b"new"
+    # The old key alone cannot read what the rotated keyring wrote.
+    with pytest.raises(KeyringError, match="unknown key 'new'"):
+        await EncryptionCodec(old).decode([sealed_with_new])
+
+
+async def test_a_payload_under_an_unknown_key_id_is_refused() -> None:
+    [sealed] = await EncryptionCodec(Keyring.generate("gone")).encode([_payload("x")])
+    with pytest.raises(KeyringError, match="unknown key 'gone'"):
+        await EncryptionCodec(Keyring.generate("other")).decode([sealed])
+
+
+async def test_a_tampered_payload_or_a_swapped_key_id_does_not_decrypt() -> None:
+    keyring = Keyring.parse(f"{Keyring.generate('a').render()},{Keyring.generate('b').render()}")
+    codec = EncryptionCodec(keyring)
+    [sealed] = await codec.encode([_payload("x")])
+
+    flipped = bytearray(sealed.data)
+    flipped[-1] ^= 0x01
+    tampered = Payload(metadata=dict(sealed.metadata), data=bytes(flipped))
+    with pytest.raises(InvalidTag):
+        await codec.decode([tampered])
+
+    relabelled = Payload(metadata={**sealed.metadata, KEY_ID_METADATA: b"b"}, data=sealed.data)
+    with pytest.raises(InvalidTag):
+        await codec.decode([relabelled])
+
+
+def _b64(length: int) -> str:
+    return base64.b64encode(os.urandom(length)).decode()
+
+
+def test_parse_reads_several_keys_and_the_first_is_active() -> None:
+    spec = f"k2:{_b64(32)}, k1:{_b64(32)}"
+    keyring = Keyring.parse(spec)
+    assert keyring.active_key_id == "k2"
+    assert set(keyring.keys) == {"k1", "k2"}
+    assert Keyring.parse(keyring.render()) == keyring
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "no key given"),
+        (" , ", "no key given"),
+        ("k1", "key_id:base64"),
+        (f":{_b64(32)}", "key_id:base64"),
+        ("k1:not-base64!!", "not valid base64"),
+        (f"k1:{_b64(16)}", "must be 32 bytes"),
+        (f"k1:{_b64(32)},k2:{_b64(31)}", "'k2' must be 32 bytes"),
+        pytest.param(
+            f"k1:{_b64(32)},k1:{_b64(32)}",
+            "k1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a repeated key id silently replaces the first (active) key",
+            ),
+            id="repeated-key-id",
+        ),
+    ],
+)
+def test_parse_rejects_bad_specs(spec: str, message: str) -> None:
+    with pytest.raises(KeyringError, match=message):
+        Keyring.parse(spec)
+
+
+def test_development_keyring_is_created_private_and_reused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = Keyring.development(data_dir)
+
+    key_file = data_dir / DEV_KEYRING_FILE
+    assert key_file.exists()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert Keyring.development(data_dir) == first
+
+
+# --- the history on the server --------------------------------------------------------
+
+
+def _payloads(message: Message, path: str = "") -> Iterator[tuple[str, Payload]]:
+    """Every Payload inside a protobuf message, with the field path that leads to it."""
+    if isinstance(message, Payload):
+        yield path, message
+        return
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}"
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(item, Message):
+                    yield from _payloads(item, f"{where}[{key}]")
+        elif isinstance(value, Message):
+            yield from _payloads(value, where)
+        else:
+            for item in value:
+                yield from _payloads(item, where)
+
+
+async def test_workflow_history_on_the_server_holds_no_phi(
+    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment
+) -> None:
+    summary = "Zebra-Quartz-7741 disclosed a plan at the lake house"
+    note = "Okapi-Nebula-3302 called her mother"
+    opened = await stack.http.post(
+        "/v1/incidents",
+        json={
+            "client_id": str(program.client.id),
+            "crisis_type": "suicidal_ideation",
+            "summary": summary,
+            "location": {"address": "1200 SW Lakeview Terrace"},
+        },
+        headers=program.auth(Role.CLINICIAN),
+    )
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()
+    noted = await stack.http.post(
+        f"/v1/incidents/{incident['id']}/decisions",
+        json={"kind": "note", "text": note},
+        headers=program.auth(Role.CLINICIAN),
+    )
+    assert noted.status_code == 200, noted.text
+
+    # A client without the codec sees what the Temporal server stores.
+    raw = await ts_env.client.get_workflow_handle(incident["workflow_id"]).fetch_history()
+    secrets = [
+        summary.encode(),
+        note.encode(),
+        b"Lakeview",
+        str(program.client.id).encode(),
+        program.client.first_name.encode() + b'"',
+        program.client.phone.encode() if program.client.phone else b"+15035550100",
+    ]
+    for event in raw.events:
+        stored = event.SerializeToString()
+        for secret in secrets:
+            assert secret not in stored, (secret, event.event_type)
+
+    payloads = [
+        (where, p)
+        for event in raw.events
+        for where, p in _payloads(event)
+        # Search attributes are indexed by the server, so they are never encrypted.
+        if "search_attributes" not in where
+    ]
+    assert len(payloads) >= 2  # at least the start input and the note update
+    for where, payload in payloads:
+        assert payload.metadata["encoding"] == ENCODING, where
+        assert payload.metadata[KEY_ID_METADATA] == KEYRING.active_key_id.encode(), where
+
+    started = _started_input(raw.events)
+    with pytest.raises(Exception, match="encoding"):
+        await ts_env.client.data_converter.decode(started, [IncidentOpening])
+
+    # The worker's client, which holds the key, reads the same history.
+    readable = await stack.client.get_workflow_handle(incident["workflow_id"]).fetch_history()
+    [opening] = await stack.client.data_converter.decode(
+        _started_input(readable.events), [IncidentOpening]
+    )
+    assert isinstance(opening, IncidentOpening)
+    assert opening.summary == summary
+    assert opening.client_id == program.client.id
+
+
+def _started_input(events: list[HistoryEvent]) -> list[Payload]:
+    first = events[0]
+    assert first.HasField("workflow_execution_started_event_attributes")
+    return list(first.workflow_execution_started_event_attributes.input.payloads)

@@ -1,0 +1,167 @@
+"""The protocol's timers page when nobody acts, and stay quiet when someone does.
+
+Run on the time-skipping server: `ts_env.sleep` moves the server's clock, no wall-clock waits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import Notification
+from domain.models.programs import StaffCreate
+from domain.protocols import protocol_for
+from domain.vocabulary import CrisisType, Role
+from infra.db import transaction
+from infra.records import create_staff
+from tests.conftest import DemoProgram, Stack, eventually
+from tests.workflows.scenarios import CSSRS_MODERATE, DISPATCH_911, OVERDOSE_IMMINENT
+from tests.workflows.test_protocol_walks import decide, open_incident
+
+SUICIDAL = protocol_for(CrisisType.SUICIDAL_IDEATION)
+OVERDOSE = protocol_for(CrisisType.OVERDOSE)
+REPEAT = SUICIDAL.escalation.repeat_every
+
+
+async def detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
+    response = await stack.http.get(
+        f"/v1/incidents/{incident_id}", headers=program.auth(Role.SUPERVISOR)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def pages_after(
+    stack: Stack, program: DemoProgram, incident_id: str, count: int
+) -> list[dict[str, Any]]:
+    async def enough() -> list[dict[str, Any]] | None:
+        pages: list[dict[str, Any]] = (await detail(stack, program, incident_id))["pages"]
+        return pages if len(pages) >= count else None
+
+    return await eventually(enough, f"{count} pages")
+
+
+async def page_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Notification]:
+    async with sessions() as session:
+        found = await session.exec(select(Notification).where(Notification.purpose == "page"))
+        return list(found.all())
+
+
+async def test_no_assessment_pages_on_call_supervisor_until_someone_assesses(
+    stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with transaction(sessions) as session:
+        backup, _ = await create_staff(
+            session,
+            program_id=program.program.id,
+            data=StaffCreate(name="Backup supervisor", role=Role.SUPERVISOR),
+        )
+    on_call = str(program.staff[Role.SUPERVISOR].id)
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    assert [t["name"] for t in incident["pending_timers"]] == ["assessment_overdue"]
+
+    await ts_env.sleep(SUICIDAL.assessment_window - timedelta(seconds=30))
+    assert (await detail(stack, program, incident["id"]))["pages"] == []
+
+    await ts_env.sleep(timedelta(seconds=45))
+    first = await pages_after(stack, program, incident["id"], 1)
+    assert first[0]["recipients"] == [on_call]
+    assert first[0]["reason"] == "no assessment within the protocol's window"
+
+    # Still nobody acts: the policy pages again, then widens to every supervisor.
+    for _ in range(SUICIDAL.escalation.widen_after_pages):
+        await ts_env.sleep(REPEAT)
+    pages = await pages_after(stack, program, incident["id"], 3)
+    assert pages[1]["recipients"] == [on_call]
+    assert set(pages[2]["recipients"]) == {on_call, str(backup.id)}
+    assert len(await page_rows(sessions)) == 4  # 1 + 1 + 2 recipients
+
+    await decide(stack, program, incident["id"], CSSRS_MODERATE)
+    await ts_env.sleep(REPEAT * 6)
+    after = await detail(stack, program, incident["id"])
+    assert len(after["pages"]) == 3
+    assert after["pending_timers"] == []
+
+
+async def test_assessment_in_time_never_pages(
+    stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await ts_env.sleep(SUICIDAL.assessment_window / 2)
+    await decide(stack, program, incident["id"], CSSRS_MODERATE)
+    await ts_env.sleep(SUICIDAL.assessment_window * 10)
+    state = await detail(stack, program, incident["id"])
+    assert state["pages"] == []
+    assert state["pending_timers"] == []
+    assert await page_rows(sessions) == []
+
+
+async def test_imminent_risk_without_dispatch_pages(
+    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment
+) -> None:
+    incident = await open_incident(stack, program, "overdose")
+    state = await decide(stack, program, incident["id"], OVERDOSE_IMMINENT)
+    assert state["risk_level"] == "imminent"
+    assert state["required_steps"] == ["dispatch"]
+    assert [t["name"] for t in state["pending_timers"]] == ["dispatch_overdue"]
+
+    await ts_env.sleep(OVERDOSE.dispatch_window + timedelta(seconds=5))
+    pages = await pages_after(stack, program, incident["id"], 1)
+    assert pages[0]["reason"] == "dispatch required and not started"
+
+    await decide(stack, program, incident["id"], DISPATCH_911)
+    await ts_env.sleep(REPEAT * 4)
+    state = await detail(stack, program, incident["id"])
+    assert len(state["pages"]) == 1
+    assert state["pending_timers"] == []
+
+
+async def test_dispatch_in_time_never_pages(
+    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment
+) -> None:
+    incident = await open_incident(stack, program, "overdose")
+    await decide(stack, program, incident["id"], OVERDOSE_IMMINENT)
+    await ts_env.sleep(OVERDOSE.dispatch_window / 2)
+    await decide(stack, program, incident["id"], DISPATCH_911)
+    await ts_env.sleep(OVERDOSE.dispatch_window * 10)
+    assert (await detail(stack, program, incident["id"]))["pages"] == []
+
+
+async def test_failed_deescalation_at_high_risk_requires_dispatch(
+    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment
+) -> None:
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    high = {**CSSRS_MODERATE, "answers": {**CSSRS_MODERATE["answers"], "plan": True}}
+    state = await decide(stack, program, incident["id"], high)
+    assert state["risk_level"] == "high"
+    assert state["required_steps"] == []
+    state = await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "deescalation", "techniques": ["safety-plan review"], "outcome": "failed"},
+    )
+    assert state["required_steps"] == ["dispatch"]
+    await ts_env.sleep(SUICIDAL.dispatch_window + timedelta(seconds=5))
+    pages = await pages_after(stack, program, incident["id"], 1)
+    assert pages[0]["reason"] == "dispatch required and not started"
+
+
+async def test_escalate_pages_the_supervisor_at_once(stack: Stack, program: DemoProgram) -> None:
+    incident = await open_incident(stack, program, "panic")
+    await decide(
+        stack, program, incident["id"], {"kind": "escalate", "reason": "Needs a second opinion"}
+    )
+    pages = await pages_after(stack, program, incident["id"], 1)
+    assert pages[0]["recipients"] == [str(program.staff[Role.SUPERVISOR].id)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from uuid import UUID
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -22,6 +23,7 @@ _APPEND_ATTEMPTS = 8
 
 async def append_in(session: AsyncSession, entry: AuditEntry) -> AuditEvent:
     """Append within the caller's transaction; a concurrent append makes it fail to retry."""
+    await _lock_chain(session, entry.program_id)
     existing = (
         await session.exec(select(AuditEvent).where(AuditEvent.event_key == entry.event_key))
     ).first()
@@ -64,6 +66,13 @@ async def append_in(session: AsyncSession, entry: AuditEntry) -> AuditEvent:
     session.add(event)
     await session.flush()
     return event
+
+
+async def _lock_chain(session: AsyncSession, program_id: UUID) -> None:
+    """Serialize appends to one program's chain (PostgreSQL; SQLite serializes all writes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(program_id.bytes[:8], "big", signed=True)
+        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
 
 
 async def append_audit(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -72,7 +72,7 @@ async def _lock_chain(session: AsyncSession, program_id: UUID) -> None:
     """Serialize appends to one program's chain (PostgreSQL; SQLite serializes all writes)."""
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(program_id.bytes[:8], "big", signed=True)
-        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
+        await session.exec(select(func.pg_advisory_xact_lock(key)))
 
 
 async def append_audit(

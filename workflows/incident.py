@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.vocabulary import DecisionKind
     from workflows import search_attributes as sa
 
-PROJECTION_TIMEOUT = timedelta(seconds=30)
+PROJECTION_TIMEOUT = timedelta(seconds=10)
 PAGE_TIMEOUT = timedelta(seconds=60)
 # Retry the case file forever with a capped backoff: a database outage delays, never loses.
 CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))

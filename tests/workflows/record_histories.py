@@ -1,0 +1,156 @@
+"""Record incident workflow histories for the replay test (run when a change is intended):
+
+    .venv/bin/python -m tests.workflows.record_histories
+
+Histories are encrypted with a test-only key kept beside them; they hold only demo data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from domain.decisions import Actor, Decision, DecisionRequest
+from domain.incident import IncidentOpening, IncidentState, workflow_id_for
+from domain.protocols import protocol_for
+from domain.vocabulary import CrisisType, Role
+from infra.binaries import temporal_test_server
+from infra.codec import Keyring
+from infra.db import make_async_engine, session_factory
+from infra.migrate import upgrade_database
+from infra.temporal import data_converter_for, ensure_search_attributes
+from tests.conftest import DemoProgram, make_program
+from tests.workflows.scenarios import (
+    ASSESSMENTS,
+    DEESCALATED,
+    DISPATCH_911,
+    disposition,
+)
+from worker import build_worker
+from workflows.incident import IncidentWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+KEYRING_FILE = HISTORIES / "replay-keyring.txt"
+DECISIONS: TypeAdapter[Decision] = TypeAdapter(Decision)
+
+
+def replay_keyring() -> Keyring:
+    return Keyring.parse(KEYRING_FILE.read_text().strip())
+
+
+async def _scenario(
+    client: Client,
+    env: WorkflowEnvironment,
+    program: DemoProgram,
+    task_queue: str,
+    crisis_type: CrisisType,
+    steps: list[tuple[Role, dict[str, Any] | timedelta]],
+) -> str:
+    incident_id = uuid.uuid4()
+    clinician = program.staff[Role.CLINICIAN]
+    opening = IncidentOpening(
+        incident_id=incident_id,
+        program_id=program.program.id,
+        client_id=program.client.id,
+        crisis_type=crisis_type,
+        summary="Recorded scenario",
+        owner_id=clinician.id,
+        opened_by=Actor(
+            staff_id=str(clinician.id), role=Role.CLINICIAN, program_id=program.program.id
+        ),
+        opened_at=datetime.now(UTC),
+        protocol=protocol_for(crisis_type),
+    )
+    handle = await client.start_workflow(
+        IncidentWorkflow.run, opening, id=workflow_id_for(incident_id), task_queue=task_queue
+    )
+    for role, step in steps:
+        if isinstance(step, timedelta):
+            await env.sleep(step)
+            continue
+        decision = DECISIONS.validate_python(step)
+        staff = program.staff[role]
+        await handle.execute_update(
+            str(decision.kind),
+            DecisionRequest(
+                decision_id=uuid.uuid4(),
+                actor=Actor(staff_id=str(staff.id), role=role, program_id=program.program.id),
+                decision=decision,
+            ),
+            result_type=IncidentState,
+        )
+    await handle.result()
+    history = await handle.fetch_history()
+    return history.to_json()
+
+
+async def record() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    if not KEYRING_FILE.exists():
+        KEYRING_FILE.write_text(Keyring.generate("replay1").render() + "\n")
+    keyring = replay_keyring()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/record.db"
+        upgrade_database(url)
+        engine = make_async_engine(url)
+        sessions = session_factory(engine)
+        program = await make_program(sessions)
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_test_server()
+        )
+        await ensure_search_attributes(env.client)
+        client = Client(
+            env.client.service_client,
+            namespace=env.client.namespace,
+            data_converter=data_converter_for(keyring),
+        )
+        close = (Role.SUPERVISOR, {"kind": "close", "reason": "Stable, follow-up booked"})
+        scenarios = {
+            "suicidal_paged_then_closed": (
+                CrisisType.SUICIDAL_IDEATION,
+                [
+                    (Role.CLINICIAN, timedelta(minutes=11)),
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
+                    (Role.CLINICIAN, DEESCALATED),
+                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
+                    close,
+                ],
+            ),
+            "overdose_dispatched_then_closed": (
+                CrisisType.OVERDOSE,
+                [
+                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.OVERDOSE]}),
+                    (Role.CLINICIAN, timedelta(minutes=2)),
+                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
+                    (Role.CLINICIAN, {"kind": "escalate", "reason": "Family on the line"}),
+                    (Role.CLINICIAN, disposition(with_safety_plan=False)),
+                    close,
+                ],
+            ),
+            "panic_cancelled": (
+                CrisisType.PANIC,
+                [(Role.CLINICIAN, {"kind": "cancel", "reason": "entered in error"})],
+            ),
+        }
+        try:
+            task_queue = f"record-{uuid.uuid4()}"
+            async with build_worker(client, task_queue=task_queue, sessions=sessions):
+                for name, (crisis_type, steps) in scenarios.items():
+                    recorded = await _scenario(client, env, program, task_queue, crisis_type, steps)
+                    (HISTORIES / f"{name}.json").write_text(recorded)
+                    print(f"recorded {name}")
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

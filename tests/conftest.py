@@ -1,10 +1,10 @@
 """Fixtures every test module reuses: Temporal servers, isolated databases, an API with tokens.
 
-- `ts_env`: Temporal's time-skipping test server (session-wide; timers skip instantly).
+- `ts_env`: Temporal's time-skipping test server, one per test (timers skip instantly).
 - `dev_env`: the real Temporal dev server (session-wide; end-to-end tests).
 - `database_url`: a fresh, migrated database per test, on SQLite and on PostgreSQL.
 - `program`: a program with one staff member of each role and a client, their tokens at hand.
-- `api`: an HTTP client of the real FastAPI app, wired to a worker on the time-skipping server.
+- `stack`: an HTTP client of the real FastAPI app, wired to a worker on the time-skipping server.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def _pg_url(database: str) -> str:
 # --- Temporal ---------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: it starts in a fraction of a second, and time
+    skipping is global to a server, so a workflow left by another test can never hold it."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server()
     )
@@ -201,18 +203,16 @@ class Stack:
     http: httpx.AsyncClient
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def worker_client(ts_env: WorkflowEnvironment) -> Client:
-    return encrypted_client(ts_env)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
-    worker_client: Client,
+    ts_env: WorkflowEnvironment,
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
+    worker_client = encrypted_client(ts_env)
     task_queue = f"tq-{uuid.uuid4()}"
     settings = Settings(
         database_url=database_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
+
+from domain.vocabulary import DecisionKind
 
 log = structlog.get_logger("crisisdesk.api")
 
@@ -63,6 +66,25 @@ _TITLES = {
 }
 
 
+# A model-level rule names its field as the start of its message: "justification: needs ...".
+_NAMED_FIELD = re.compile(r"^(?:Value error, )?([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.+)$", re.S)
+
+
+_UNION_TAGS = frozenset(DecisionKind)
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    parts = [str(p) for p in error["loc"] if p != "body"]
+    if len(parts) > 1 and parts[0] in _UNION_TAGS:
+        parts = parts[1:]  # a decision's `kind` tag is not a field the caller wrote
+    location = ".".join(parts)
+    message = str(error["msg"])
+    named = _NAMED_FIELD.match(message)
+    if named and error["type"] == "value_error":
+        return {"field": named.group(1), "message": named.group(2)}
+    return {"field": location or "body", "message": message}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, error: Problem) -> JSONResponse:
@@ -81,13 +103,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p not in ("body",)) or "body",
-                "message": e["msg"],
-            }
-            for e in error.errors()
-        ]
+        errors = [_field_error(e) for e in error.errors()]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         return problem_response(
             422,

@@ -53,6 +53,8 @@ class Keyring:
             key_id, sep, encoded = entry.partition(":")
             if not sep or not key_id:
                 raise KeyringError("each key must be written key_id:base64")
+            if key_id in keys:
+                raise KeyringError(f"key id {key_id!r} is listed twice")
             try:
                 keys[key_id] = base64.b64decode(encoded, validate=True)
             except ValueError as error:
@@ -81,9 +83,18 @@ class Keyring:
             return cls.parse(json.loads(path.read_text())["keys"])
         keyring = cls.generate("dev1")
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under a temporary name, then linked: a process starting at the same
+        # moment either wins or reads the complete file of the one that did.
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({"keys": keyring.render()}, handle)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            return cls.parse(json.loads(path.read_text())["keys"])
+        finally:
+            staging.unlink()
         return keyring
 
 

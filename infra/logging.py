@@ -55,8 +55,33 @@ def redact_phi(
     return event_dict
 
 
+def strip_exception_messages(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Keep a traceback's frames and exception types, drop its messages: a message can quote
+    the data that failed (a name in an SQL parameter, a phone number in a provider's error)."""
+    trace = event_dict.get("exception")
+    if isinstance(trace, str):
+        kept = [
+            line if line.startswith(("Traceback", "  File ")) else _exception_type(line)
+            for line in trace.splitlines()
+            if line.startswith(("Traceback", "  File ")) or _exception_type(line)
+        ]
+        event_dict["exception"] = "\n".join(kept)
+    return event_dict
+
+
+def _exception_type(line: str) -> str:
+    head, sep, _ = line.partition(":")
+    if line[:1].isspace() or not head or " " in head:
+        return ""
+    return f"{head}: {REDACTED}" if sep else head
+
+
 def _redacted(key: str, value: Any) -> Any:
-    if key.lower() in PHI_KEYS:
+    lowered = key.lower()
+    # `client_name`, `recipient_phone`: a key whose last word names PHI is PHI too.
+    if lowered in PHI_KEYS or lowered.rsplit("_", 1)[-1] in PHI_KEYS:
         return REDACTED
     if isinstance(value, dict):
         return {k: _redacted(str(k), v) for k, v in value.items()}
@@ -76,8 +101,9 @@ def configure_logging(settings: Settings) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_phi,
             structlog.processors.format_exc_info,
+            redact_phi,
+            strip_exception_messages,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     @classmethod
     def _host_and_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError("must be host:port")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port with a port from 1 to 65535")
         return value
 
     @field_validator("webhook_secret", "twilio_auth_token")

@@ -203,8 +203,6 @@ class Stack:
     http: httpx.AsyncClient
 
 
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
     ts_env: WorkflowEnvironment,

@@ -8,20 +8,17 @@ from datetime import datetime
 from pydantic import BaseModel, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
-from domain.models.columns import json_column, timestamp
+from domain.models.columns import enum_text, json_column, timestamp
+from domain.models.text import Email, Phone, ZipCode
 from domain.vocabulary import Channel, ConsentKind, ContactKind
-
-PHONE_PATTERN = r"^\+[1-9][0-9]{7,14}$"
-ZIP_PATTERN = r"^[0-9]{5}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class ClientBase(SQLModel):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(default=None, regex=PHONE_PATTERN, max_length=16)
-    email: str | None = Field(default=None, regex=EMAIL_PATTERN, max_length=254)
-    zip: str | None = Field(default=None, regex=ZIP_PATTERN, max_length=5)
+    phone: Phone | None = Field(default=None, max_length=16)
+    email: Email | None = Field(default=None, max_length=254)
+    zip: ZipCode | None = Field(default=None, max_length=5)
 
 
 class Client(ClientBase, table=True):
@@ -51,9 +48,9 @@ CONTACT_CHANNELS = (Channel.SMS, Channel.VOICE, Channel.EMAIL)
 class EmergencyContactBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     relationship: str = Field(min_length=1, max_length=100)
-    kind: ContactKind
-    phone: str | None = Field(default=None, regex=PHONE_PATTERN, max_length=16)
-    email: str | None = Field(default=None, regex=EMAIL_PATTERN, max_length=254)
+    kind: ContactKind = Field(sa_type=enum_text())
+    phone: Phone | None = Field(default=None, max_length=16)
+    email: Email | None = Field(default=None, max_length=254)
     facility: str | None = Field(default=None, max_length=200)
     priority: int = Field(default=1, ge=1, le=100)
 
@@ -84,9 +81,9 @@ class EmergencyContactCreate(EmergencyContactBase):
     @model_validator(mode="after")
     def _channels_have_addresses(self) -> EmergencyContactCreate:
         if {Channel.SMS, Channel.VOICE} & set(self.channels) and not self.phone:
-            raise ValueError("sms and voice channels need a phone number")
+            raise ValueError("phone: the sms and voice channels need a phone number")
         if Channel.EMAIL in self.channels and not self.email:
-            raise ValueError("the email channel needs an email address")
+            raise ValueError("email: the email channel needs an email address")
         return self
 
 
@@ -103,7 +100,7 @@ class EmergencyContactList(BaseModel):
 
 
 class ConsentBase(SQLModel):
-    kind: ConsentKind
+    kind: ConsentKind = Field(sa_type=enum_text())
     contact_id: uuid.UUID | None = Field(default=None, foreign_key="emergency_contact.id")
     expires_at: datetime | None = None
 

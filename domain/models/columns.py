@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
@@ -28,6 +28,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_text() -> String:
+    """Enumerations are stored as their values in plain text: readable in SQL, and a new value
+    needs no ALTER TYPE (the pydantic shapes validate them)."""
+    return String(32)
 
 
 def utcnow() -> datetime:

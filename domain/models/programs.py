@@ -8,12 +8,13 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from domain.models.columns import timestamp
+from domain.models.columns import enum_text, timestamp
+from domain.models.text import Slug
 from domain.vocabulary import Role
 
 
 class ProgramBase(SQLModel):
-    slug: str = Field(min_length=2, max_length=64, regex=r"^[a-z0-9][a-z0-9-]*$")
+    slug: Slug = Field(min_length=2, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="America/Los_Angeles", max_length=64)
     crisis_line_phone: str = Field(default="988", max_length=32)
@@ -36,7 +37,7 @@ class ProgramPublic(ProgramBase):
 
 class StaffBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
-    role: Role
+    role: Role = Field(sa_type=enum_text())
     on_call: bool = False
 
 

@@ -8,16 +8,17 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from domain.models.columns import json_column, timestamp
+from domain.models.columns import enum_text, json_column, timestamp
+from domain.models.text import ZipCode
 from domain.vocabulary import ResourceKind
 
 
 class ResourceBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
-    kind: ResourceKind
+    kind: ResourceKind = Field(sa_type=enum_text())
     phone: str = Field(min_length=3, max_length=32)
     address: str | None = Field(default=None, max_length=300)
-    zip: str | None = Field(default=None, regex=r"^[0-9]{5}$", max_length=5)
+    zip: ZipCode | None = Field(default=None, max_length=5)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     region: str | None = Field(default=None, max_length=100)
@@ -27,7 +28,7 @@ class ResourceBase(SQLModel):
 class Resource(ResourceBase, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
-    kind: ResourceKind = Field(index=True)
+    kind: ResourceKind = Field(sa_type=enum_text(), index=True)
     services: list[str] = json_column(list)
     hours: dict[str, str] = json_column(dict)
     created_at: datetime = timestamp()

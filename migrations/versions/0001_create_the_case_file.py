@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 20:37:25.896224
+Create Date: 2026-11-27 21:21:55.571063
 """
 
 from collections.abc import Sequence
@@ -94,21 +94,7 @@ def upgrade() -> None:
         sa.Column("open_24_7", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("program_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "kind",
-            sa.Enum(
-                "EMERGENCY_ROOM",
-                "URGENT_CARE",
-                "CRISIS_CENTER",
-                "MOBILE_CRISIS",
-                "DETOX",
-                "RESIDENTIAL",
-                "CRISIS_LINE",
-                "EMERGENCY_NUMBER",
-                name="resourcekind",
-            ),
-            nullable=False,
-        ),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("services", sa.JSON(), nullable=False),
         sa.Column("hours", sa.JSON(), nullable=False),
         sa.Column("created_at", domain.models.columns.UTCDateTime(timezone=True), nullable=False),
@@ -125,11 +111,7 @@ def upgrade() -> None:
     op.create_table(
         "staff",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column(
-            "role",
-            sa.Enum("CLINICIAN", "SUPERVISOR", "FOLLOWUP", "ADMIN", name="role"),
-            nullable=False,
-        ),
+        sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("on_call", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("program_id", sa.Uuid(), nullable=False),
@@ -150,7 +132,7 @@ def upgrade() -> None:
         "emergency_contact",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("relationship", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("kind", sa.Enum("PERSONAL", "MEDICAL", name="contactkind"), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
         sa.Column("facility", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
@@ -224,9 +206,7 @@ def upgrade() -> None:
 
     op.create_table(
         "consent",
-        sa.Column(
-            "kind", sa.Enum("CONTACT_DISCLOSURE", "PART2", name="consentkind"), nullable=False
-        ),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("client_id", sa.Uuid(), nullable=False),
         sa.Column("program_id", sa.Uuid(), nullable=False),

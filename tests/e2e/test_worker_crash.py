@@ -49,7 +49,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         with self._log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [CLI, "worker"], env=self._env, stdout=out, stderr=subprocess.STDOUT
             )
 

@@ -95,10 +95,6 @@ def test_the_configured_level_filters_lower_events(
     assert line["event"] == "page.unanswered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="format_exc_info runs after redact_phi: an exception's message reaches the log as is",
-)
 @pytest.mark.usefixtures("restore_logging")
 def test_an_exception_logged_with_phi_in_its_message_does_not_leak_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -120,7 +120,7 @@ def test_the_cli_stops_with_the_bad_variable_named(tmp_path: Path) -> None:
         "CRISISDESK_API_PORT": "abc",
         "CRISISDESK_DATA_DIR": str(tmp_path / "data"),
     }
-    finished = subprocess.run(  # noqa: S603  (our own CLI, fixed arguments)
+    finished = subprocess.run(
         [CLI, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert finished.returncode != 0

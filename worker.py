@@ -10,27 +10,50 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.casefile import CasefileActivities
-from activities.channels import ConsoleChannel, DeliveryChannel
+from activities.channels import ConsoleChannel, DeliveryChannel, channels_from_settings
+from activities.followup import FollowUpActivities
+from activities.notify import NotifyActivities
 from activities.paging import PagingActivities
+from domain.vocabulary import Channel
+from infra.ack_tokens import ack_secret
+from infra.settings import Settings
+from infra.temporal import keyring_for
+from workflows.followup import FollowUpWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.notification import ContactLadderWorkflow
 
-WORKFLOWS = [IncidentWorkflow]
+WORKFLOWS = [IncidentWorkflow, ContactLadderWorkflow, FollowUpWorkflow]
 
 
 def build_worker(
     client: Client,
     *,
-    task_queue: str,
+    settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
-    paging_channel: DeliveryChannel | None = None,
+    channels: dict[Channel, DeliveryChannel] | None = None,
 ) -> Worker:
+    """A worker on the settings' task queue; tests pass channels that point at local fakes."""
+    channels = channels if channels is not None else channels_from_settings(settings)
+    keyring = keyring_for(settings)
     casefile = CasefileActivities(sessions)
-    paging = PagingActivities(sessions, paging_channel or ConsoleChannel())
+    followup = FollowUpActivities(sessions)
+    paging = PagingActivities(sessions, channels.get(Channel.CONSOLE) or ConsoleChannel())
+    notify = NotifyActivities(
+        sessions,
+        channels,
+        public_url=settings.public_url,
+        ack_secret=ack_secret(settings.webhook_secret, keyring.keys[keyring.active_key_id]),
+    )
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[casefile.record_incident, paging.page_staff],
+        activities=[
+            casefile.record_incident,
+            followup.record_followup_tasks,
+            paging.page_staff,
+            notify.send_message,
+        ],
         # Lets in-flight activities finish inside the orchestrator's stop grace period.
         graceful_shutdown_timeout=timedelta(seconds=50),
     )

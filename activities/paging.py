@@ -28,7 +28,8 @@ class PagingActivities:
 
     @activity.defn(name="page_staff")
     async def page_staff(self, request: PageRequest) -> PageResult:
-        """Page the on-call supervisor (or every supervisor); each recipient at most once."""
+        """Page the order's target (supervisors, the follow-up queue, one staff member); each
+        recipient at most once."""
         recipients = await self._recipients(request)
         delivered = False
         for staff in recipients:
@@ -55,20 +56,31 @@ class PagingActivities:
         )
 
     async def _recipients(self, request: PageRequest) -> list[Staff]:
+        """Who the target names; when nobody active fits, the program's supervisors, so a page
+        never goes nowhere."""
+        target = request.order.target
         async with self._sessions() as session:
-            supervisors = (
+            staff = (
                 await session.exec(
                     select(Staff)
                     .where(Staff.program_id == request.program_id)
-                    .where(Staff.role == Role.SUPERVISOR)
                     .where(col(Staff.active).is_(True))
                     .order_by(col(Staff.created_at))
                 )
             ).all()
+        if target is PageTarget.STAFF:
+            named = [s for s in staff if s.id == request.order.staff_id]
+            if named:
+                return named
+        if target in (PageTarget.STAFF, PageTarget.FOLLOWUP_QUEUE):
+            queue = [s for s in staff if s.role == Role.FOLLOWUP]
+            if queue:
+                return queue
+        supervisors = [s for s in staff if s.role == Role.SUPERVISOR]
         on_call = [s for s in supervisors if s.on_call]
-        if request.order.target is PageTarget.ON_CALL_SUPERVISOR and on_call:
+        if target is PageTarget.ON_CALL_SUPERVISOR and on_call:
             return on_call
-        return list(supervisors)
+        return supervisors
 
     async def _already_sent(self, key: str) -> bool:
         async with self._sessions() as session:

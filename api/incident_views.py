@@ -48,6 +48,8 @@ class IncidentView(BaseModel):
     decisions: list[dict[str, Any]]
     pages: list[dict[str, Any]]
     dispatches: list[dict[str, Any]]
+    ladders: list[dict[str, Any]]
+    part2_disclosures: list[dict[str, Any]]
     notifications: list[dict[str, Any]] = Field(default_factory=list)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
     revision: int
@@ -80,6 +82,8 @@ def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
         decisions=[d.model_dump(mode="json") for d in state.decisions],
         pages=[p.model_dump(mode="json") for p in state.pages],
         dispatches=[d.model_dump(mode="json") for d in state.dispatches],
+        ladders=[ladder.model_dump(mode="json") for ladder in state.ladders],
+        part2_disclosures=[d.model_dump(mode="json") for d in state.part2_disclosures],
         revision=state.revision,
         live=live,
     )

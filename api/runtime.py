@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from infra.ack_tokens import ack_secret
 from infra.settings import Settings
-from infra.temporal import connect_temporal
+from infra.temporal import connect_temporal, keyring_for
 
 log = structlog.get_logger("crisisdesk.api")
 
@@ -39,6 +41,12 @@ class Runtime:
                 log.warning("temporal.unreachable", error_type=type(error).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
+
+    @cached_property
+    def ack_secret(self) -> bytes:
+        """Signs acknowledgement links; the same derivation as the worker's."""
+        keyring = keyring_for(self.settings)
+        return ack_secret(self.settings.webhook_secret, keyring.keys[keyring.active_key_id])
 
     async def close(self) -> None:
         if self._connecting is not None:

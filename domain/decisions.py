@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.disclosure import ConsentFacts, ContactFacts
 from domain.instruments import (
     InstrumentError,
     InstrumentResult,
@@ -22,6 +23,7 @@ from domain.instruments import (
 )
 from domain.protocols.base import CrisisProtocol
 from domain.vocabulary import (
+    Channel,
     DecisionKind,
     DeescalationOutcome,
     DisclosureBasis,
@@ -187,6 +189,14 @@ class ContactLost(_Decision):
     notes: str | None = Field(default=None, max_length=4000)
 
 
+class ContactReached(_Decision):
+    """A notified contact called back or was reached another way: their ladder stops."""
+
+    kind: Literal[DecisionKind.CONTACT_REACHED] = DecisionKind.CONTACT_REACHED
+    contact_id: UUID
+    how: Text
+
+
 class ContactRestored(_Decision):
     kind: Literal[DecisionKind.CONTACT_RESTORED] = DecisionKind.CONTACT_RESTORED
     how: Text
@@ -227,6 +237,7 @@ Decision = Annotated[
     | Disposition
     | ContactLost
     | ContactRestored
+    | ContactReached
     | Note
     | Reassign
     | Escalate
@@ -246,12 +257,29 @@ class Actor(BaseModel):
     program_id: UUID
 
 
+class ContactOnFile(BaseModel):
+    """An emergency contact as the disclosure rules and the ladder need it."""
+
+    facts: ContactFacts
+    channels: tuple[Channel, ...]
+    priority: int
+
+
+class DisclosureContext(BaseModel):
+    """The client's contacts and consents, read by the API for a `notify_contacts` decision;
+    the workflow decides on them with the pure disclosure rules."""
+
+    contacts: list[ContactOnFile]
+    consents: list[ConsentFacts]
+
+
 class DecisionRequest(BaseModel):
     """What the API sends to the incident workflow's update for one decision."""
 
     decision_id: UUID
     actor: Actor
     decision: Decision
+    disclosure: DisclosureContext | None = None
 
 
 # Which roles may make each decision (SPEC.md section 1); cancel has a stage rule on top.
@@ -265,6 +293,7 @@ DECISION_ROLES: dict[DecisionKind, frozenset[Role]] = {
     DecisionKind.DISPOSITION: CLINICAL,
     DecisionKind.CONTACT_LOST: CLINICAL,
     DecisionKind.CONTACT_RESTORED: CLINICAL,
+    DecisionKind.CONTACT_REACHED: CLINICAL,
     DecisionKind.NOTE: CLINICAL,
     DecisionKind.ESCALATE: CLINICAL,
     DecisionKind.REASSIGN: frozenset({Role.SUPERVISOR}),

@@ -7,6 +7,7 @@ the state. Nothing here touches a clock or I/O: time is passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ from domain.decisions import (
     Cancel,
     Close,
     ContactLost,
+    ContactReached,
     ContactRestored,
     DecisionRequest,
     Deescalation,
@@ -32,6 +34,17 @@ from domain.decisions import (
     Note,
     NotifyContacts,
     Reassign,
+)
+from domain.disclosure import DisclosurePlan, Part2Documentation, plan_disclosure
+from domain.notification import (
+    Acknowledgement,
+    LadderPlan,
+    LadderPolicy,
+    LadderPurpose,
+    LadderRecipient,
+    LadderResult,
+    LadderStatus,
+    RecipientType,
 )
 from domain.protocols.base import CrisisProtocol
 from domain.vocabulary import (
@@ -87,6 +100,9 @@ class Alarm(BaseModel):
 class PageTarget(StrEnum):
     ON_CALL_SUPERVISOR = "on_call_supervisor"
     ALL_SUPERVISORS = "all_supervisors"
+    FOLLOWUP_QUEUE = "followup_queue"
+    # One staff member (`PageOrder.staff_id`), such as the assignee of a follow-up task.
+    STAFF = "staff"
 
 
 class PageOrder(BaseModel):
@@ -96,6 +112,7 @@ class PageOrder(BaseModel):
     reason: str
     target: PageTarget
     ordered_at: datetime
+    staff_id: UUID | None = None
 
 
 class PageRecord(BaseModel):
@@ -106,6 +123,29 @@ class PageRecord(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     channel: str | None = None
     delivered: bool = False
+
+
+class LadderSummary(BaseModel):
+    """A contact ladder the incident started, and how it ended."""
+
+    ladder_id: UUID
+    purpose: LadderPurpose
+    recipient_ids: list[UUID]
+    basis: str | None = None
+    status: LadderStatus = LadderStatus.RUNNING
+    started_at: datetime
+    acknowledged_by: UUID | None = None
+    acknowledged_via: str | None = None
+    ended_at: datetime | None = None
+
+
+class Effects(BaseModel):
+    """What a decision asks the workflow to do beyond changing state."""
+
+    pages: list[PageOrder] = Field(default_factory=list)
+    ladders: list[LadderPlan] = Field(default_factory=list)
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    stop_ladders: bool = False
 
 
 class DecisionEntry(BaseModel):
@@ -167,6 +207,8 @@ class IncidentState(BaseModel):
     decisions: list[DecisionEntry] = Field(default_factory=list)
     alarms: list[Alarm] = Field(default_factory=list)
     pages: list[PageRecord] = Field(default_factory=list)
+    ladders: list[LadderSummary] = Field(default_factory=list)
+    part2_disclosures: list[Part2Documentation] = Field(default_factory=list)
     allowed_decisions: list[DecisionKind] = Field(default_factory=list)
     revision: int = 0
 
@@ -222,7 +264,7 @@ class Refusal(BaseModel):
 
 
 def refusal(
-    state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest
+    state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest, now: datetime
 ) -> Refusal | None:
     """The reason this decision cannot be made now, or None when it can."""
     decision = request.decision
@@ -287,6 +329,10 @@ def refusal(
                     f"the {state.crisis_type} protocol requires a Stanley-Brown safety plan",
                     "safety_plan",
                 )
+        case NotifyContacts():
+            return _disclosure_refusal(state, request, now, conflict, invalid)
+        case ContactReached() if not _ladder_with(state, decision.contact_id):
+            return invalid("this contact is not being notified", "contact_id")
         case ContactRestored() if not state.contact_lost:
             return conflict("contact was not lost", "contact_not_lost")
         case Reassign() if decision.owner_id == state.owner_id:
@@ -298,11 +344,12 @@ def refusal(
 
 def apply_decision(
     state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest, now: datetime
-) -> tuple[IncidentState, list[PageOrder]]:
-    """The state after the decision, and the pages it orders. Call only when `refusal` is None."""
+) -> tuple[IncidentState, Effects]:
+    """The state after the decision, and what it orders. Call only when `refusal` is None."""
     s = state.model_copy(deep=True)
     decision = request.decision
-    pages: list[PageOrder] = []
+    effects = Effects()
+    pages = effects.pages
     detail: dict[str, Any] = {}
     match decision:
         case Assessment():
@@ -337,11 +384,32 @@ def apply_decision(
                 _require_dispatch(s, now)
             _advance(s, Stage.DEESCALATING)
         case NotifyContacts():
+            plan = _ladder_for(s, protocol, request, now)
+            effects.ladders.append(plan)
+            documentation = _disclosure_plan(s, request, now).part2_documentation
+            s.part2_disclosures.extend(documentation)
+            s.ladders.append(
+                LadderSummary(
+                    ladder_id=plan.ladder_id,
+                    purpose=plan.purpose,
+                    recipient_ids=[r.recipient_id for r in plan.recipients],
+                    basis=decision.basis,
+                    started_at=now,
+                )
+            )
             detail = {
-                "contact_ids": [str(c) for c in decision.contact_ids],
+                "ladder_id": str(plan.ladder_id),
+                "contact_ids": [str(r.recipient_id) for r in plan.recipients],
                 "basis": decision.basis,
+                "part2_documentation": [d.model_dump(mode="json") for d in documentation],
             }
             _advance(s, Stage.RESPONDING)
+        case ContactReached():
+            effects.acknowledgements.append(
+                Acknowledgement(recipient_id=decision.contact_id, via="clinician", at=now)
+            )
+            _record_acknowledgement(s, decision.contact_id, None, "clinician", now)
+            detail = {"contact_id": str(decision.contact_id)}
         case DispatchRequest():
             if decision.location is not None:
                 s.location = decision.location
@@ -391,9 +459,11 @@ def apply_decision(
         case Close():
             s.stage = Stage.CLOSED
             s.ended_at = now
+            effects.stop_ladders = True
         case Cancel():
             s.stage = Stage.CANCELLED
             s.ended_at = now
+            effects.stop_ladders = True
     s.decisions.append(
         DecisionEntry(
             decision_id=request.decision_id,
@@ -406,7 +476,122 @@ def apply_decision(
     )
     s.updated_at = now
     s.revision += 1
-    return settle(s, protocol, now), pages
+    return settle(s, protocol, now), effects
+
+
+def record_acknowledgement(
+    state: IncidentState, ack: Acknowledgement, now: datetime
+) -> tuple[IncidentState, LadderSummary | None]:
+    """A recipient acknowledged (link, SMS reply): the ladder it belongs to, if any."""
+    s = state.model_copy(deep=True)
+    ladder = _record_acknowledgement(s, ack.recipient_id, ack.ladder_id, ack.via, now)
+    s.updated_at = now
+    s.revision += 1
+    return s, ladder
+
+
+def record_ladder_result(
+    state: IncidentState, result: LadderResult, now: datetime
+) -> IncidentState:
+    s = state.model_copy(deep=True)
+    for ladder in s.ladders:
+        if ladder.ladder_id == result.ladder_id:
+            ladder.status = result.status
+            ladder.ended_at = ladder.ended_at or now
+            ladder.acknowledged_by = ladder.acknowledged_by or result.acknowledged_by
+            ladder.acknowledged_via = ladder.acknowledged_via or result.acknowledged_via
+    s.updated_at = now
+    s.revision += 1
+    return s
+
+
+def _record_acknowledgement(
+    s: IncidentState, recipient_id: UUID, ladder_id: UUID | None, via: str, now: datetime
+) -> LadderSummary | None:
+    ladder = _ladder_with(s, recipient_id, ladder_id)
+    if ladder is not None and ladder.acknowledged_by is None:
+        ladder.acknowledged_by, ladder.acknowledged_via = recipient_id, via
+        if ladder.status is LadderStatus.RUNNING:
+            ladder.status = LadderStatus.ACKNOWLEDGED
+            ladder.ended_at = now
+    return ladder
+
+
+def _ladder_with(
+    s: IncidentState, recipient_id: UUID, ladder_id: UUID | None = None
+) -> LadderSummary | None:
+    """The newest ladder naming the recipient (the given one, when an ack names its ladder)."""
+    for ladder in reversed(s.ladders):
+        if recipient_id in ladder.recipient_ids and ladder_id in (None, ladder.ladder_id):
+            return ladder
+    return None
+
+
+def _disclosure_plan(
+    state: IncidentState, request: DecisionRequest, now: datetime
+) -> DisclosurePlan:
+    decision = request.decision
+    assert isinstance(decision, NotifyContacts) and request.disclosure is not None
+    on_file = {c.facts.contact_id: c for c in request.disclosure.contacts}
+    return plan_disclosure(
+        crisis_type=state.crisis_type,
+        basis=decision.basis,
+        contacts=[on_file[c].facts for c in decision.contact_ids if c in on_file],
+        consents=request.disclosure.consents,
+        now=now,
+        disclosed_by=request.actor.staff_id,
+        nature_of_emergency=decision.emergency_nature,
+    )
+
+
+def _disclosure_refusal(
+    state: IncidentState,
+    request: DecisionRequest,
+    now: datetime,
+    conflict: Callable[..., Refusal],
+    invalid: Callable[[str, str], Refusal],
+) -> Refusal | None:
+    if request.disclosure is None:
+        return invalid("the client's contacts and consents were not provided", "contact_ids")
+    known = {c.facts.contact_id for c in request.disclosure.contacts}
+    decision = request.decision
+    assert isinstance(decision, NotifyContacts)
+    unknown = [c for c in decision.contact_ids if c not in known]
+    if unknown:
+        return invalid(f"not an emergency contact of this client: {unknown[0]}", "contact_ids")
+    plan = _disclosure_plan(state, request, now)
+    if plan.refusals:
+        first = plan.refusals[0]
+        return conflict(
+            f"contact {first.contact_id}: {first.detail}",
+            f"disclosure_refused:{first.rule}",
+            "basis",
+        )
+    return None
+
+
+def _ladder_for(
+    state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest, now: datetime
+) -> LadderPlan:
+    decision = request.decision
+    assert isinstance(decision, NotifyContacts) and request.disclosure is not None
+    chosen = [c for c in request.disclosure.contacts if c.facts.contact_id in decision.contact_ids]
+    chosen.sort(key=lambda c: (c.priority, decision.contact_ids.index(c.facts.contact_id)))
+    return LadderPlan(
+        ladder_id=request.decision_id,
+        incident_id=state.incident_id,
+        program_id=state.program_id,
+        purpose=LadderPurpose.EMERGENCY_CONTACT,
+        recipients=[
+            LadderRecipient(
+                recipient_type=RecipientType.CONTACT,
+                recipient_id=c.facts.contact_id,
+                channels=c.channels,
+            )
+            for c in chosen
+        ],
+        policy=LadderPolicy(ack_window=protocol.contact_ack_window),
+    )
 
 
 def settle(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> IncidentState:

@@ -68,6 +68,7 @@ class DecisionKind(StrEnum):
     DISPOSITION = "disposition"
     CONTACT_LOST = "contact_lost"
     CONTACT_RESTORED = "contact_restored"
+    CONTACT_REACHED = "contact_reached"
     NOTE = "note"
     REASSIGN = "reassign"
     ESCALATE = "escalate"

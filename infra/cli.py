@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,9 +16,11 @@ app = typer.Typer(no_args_is_help=True, help="CrisisDesk: durable emergency case
 staff_app = typer.Typer(no_args_is_help=True, help="Staff members and their tokens")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log")
 program_app = typer.Typer(no_args_is_help=True, help="Programs")
+resources_app = typer.Typer(no_args_is_help=True, help="The local resource directory")
 app.add_typer(staff_app, name="staff")
 app.add_typer(audit_app, name="audit")
 app.add_typer(program_app, name="program")
+app.add_typer(resources_app, name="resources")
 
 
 def _settings() -> Settings:
@@ -161,6 +164,51 @@ def audit_verify() -> None:
     raise typer.Exit(asyncio.run(run()))
 
 
+@resources_app.command("import")
+def resources_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="a CSV file")
+    ],
+    program: Annotated[str, typer.Option(help="program slug")],
+) -> None:
+    """Import resources from a CSV file: every row valid, or nothing imported.
+
+    Columns: name,kind,phone,address,zip,lat,lon,region,open_24_7,hours,services.
+
+    Hours are mon=08:00-20:00;tue=..., services a|b; lat and lon may be blank when zip is given.
+    """
+    from infra.db import transaction
+    from infra.directory import ResourceFileError, import_resources, read_resource_csv
+    from infra.records import program_by_slug
+
+    settings = _settings()
+    with file.open(encoding="utf-8-sig", newline="") as lines:
+        try:
+            resources = read_resource_csv(lines)
+        except ResourceFileError as error:
+            for problem in error.problems:
+                typer.echo(f"{file}: {problem}", err=True)
+            typer.echo(f"{file}: nothing imported", err=True)
+            raise typer.Exit(1) from None
+
+    async def run() -> int | None:
+        engine, sessions = _sessions(settings)
+        try:
+            async with transaction(sessions) as session:
+                found = await program_by_slug(session, slug=program)
+                if found is None:
+                    return None
+                return await import_resources(session, program_id=found.id, resources=resources)
+        finally:
+            await engine.dispose()
+
+    imported = asyncio.run(run())
+    if imported is None:
+        typer.echo(f"no program {program!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"imported {imported} resources into program {program!r}")
+
+
 @app.command()
 def worker() -> None:
     """Run a Temporal worker (scale out by running more)."""
@@ -177,7 +225,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine, sessions = _sessions(settings)
     client = await connect_temporal(settings)
     await ensure_search_attributes(client)
-    built = build_worker(client, task_queue=settings.task_queue, sessions=sessions)
+    built = build_worker(client, settings=settings, sessions=sessions)
     structlog.get_logger("crisisdesk.worker").info("worker.started", task_queue=settings.task_queue)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

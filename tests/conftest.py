@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -203,13 +204,15 @@ class Stack:
     http: httpx.AsyncClient
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(
+@contextlib.asynccontextmanager
+async def running_stack(
     ts_env: WorkflowEnvironment,
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
+    **settings_fields: Any,
 ) -> AsyncIterator[Stack]:
+    """The app and a worker on `ts_env`; `settings_fields` point channels at local fakes."""
     worker_client = encrypted_client(ts_env)
     task_queue = f"tq-{uuid.uuid4()}"
     settings = Settings(
@@ -217,10 +220,22 @@ async def stack(
         data_dir=tmp_path,
         task_queue=task_queue,
         encryption_keys=KEYRING.render(),
+        **settings_fields,
     )
-    worker: Worker = build_worker(worker_client, task_queue=task_queue, sessions=sessions)
+    worker: Worker = build_worker(worker_client, settings=settings, sessions=sessions)
     app = create_app(settings, temporal=worker_client)
     transport = httpx.ASGITransport(app=app)
     async with worker, httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Stack(client=worker_client, task_queue=task_queue, settings=settings, http=http)
     await app.state.runtime.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    async with running_stack(ts_env, database_url, sessions, tmp_path) as running:
+        yield running

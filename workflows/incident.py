@@ -7,11 +7,15 @@ The run loop projects each revision to the case file, sounds the protocol's alar
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.audit import AuditEntry
@@ -23,12 +27,22 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         PageOrder,
         PageRecord,
+        PageTarget,
         apply_decision,
         next_alarm_in,
         open_incident,
+        record_acknowledgement,
+        record_ladder_result,
         refusal,
         settle,
         sound_due_alarms,
+    )
+    from domain.notification import (
+        Acknowledgement,
+        LadderPlan,
+        LadderResult,
+        LadderStatus,
+        ladder_workflow_id,
     )
     from domain.vocabulary import DecisionKind
     from workflows import search_attributes as sa
@@ -65,6 +79,10 @@ class IncidentWorkflow:
             )
         ]
         self._pages: list[PageOrder] = []
+        self._ladders_to_start: list[LadderPlan] = []
+        self._acks_to_forward: list[Acknowledgement] = []
+        self._running_ladders: dict[UUID, ChildWorkflowHandle[Any, LadderResult]] = {}
+        self._stop_ladders = False
         self._projected_revision = -1
 
     @workflow.run
@@ -72,6 +90,7 @@ class IncidentWorkflow:
         self._publish_search_attributes()
         while True:
             await self._send_pages()
+            await self._run_ladders()
             await self._project()
             if self._state.stage.is_final:
                 break
@@ -85,12 +104,34 @@ class IncidentWorkflow:
                 self._pages.extend(pages)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._send_pages()
+        await self._run_ladders()
         await self._project()
         return self._state
 
     @workflow.query
     def current(self) -> IncidentState:
         return self._state
+
+    @workflow.signal
+    def contact_acknowledged(self, ack: Acknowledgement) -> None:
+        """A recipient acknowledged by the signed link or an SMS reply (the API signals)."""
+        now = workflow.now()
+        self._state, ladder = record_acknowledgement(self._state, ack, now)
+        if ladder is None:
+            return
+        self._acks_to_forward.append(ack.model_copy(update={"ladder_id": ladder.ladder_id}))
+        self._audit.append(
+            AuditEntry(
+                event_key=f"ack:{ladder.ladder_id}:{ack.recipient_id}:{ack.via}",
+                program_id=self._state.program_id,
+                action="contact.acknowledged",
+                actor_id=str(ack.recipient_id),
+                actor_role="contact",
+                at=now,
+                incident_id=self._state.incident_id,
+                detail={"ladder_id": str(ladder.ladder_id), "via": ack.via},
+            )
+        )
 
     # --- one Update per decision kind: validator refuses, handler applies -------------------
 
@@ -208,7 +249,7 @@ class IncidentWorkflow:
                 type="DecisionRefused",
                 non_retryable=True,
             )
-        why = refusal(self._state, self._protocol, request)
+        why = refusal(self._state, self._protocol, request, workflow.now())
         if why is not None:
             raise DecisionRefusedError(
                 why.detail,
@@ -219,7 +260,7 @@ class IncidentWorkflow:
 
     def _decide(self, request: DecisionRequest) -> IncidentState:
         now = workflow.now()
-        self._state, pages = apply_decision(self._state, self._protocol, request, now)
+        self._state, effects = apply_decision(self._state, self._protocol, request, now)
         entry = self._state.decisions[-1]
         self._unprojected.append(entry)
         self._audit.append(
@@ -234,7 +275,10 @@ class IncidentWorkflow:
                 detail={"decision_id": str(entry.decision_id), **entry.detail},
             )
         )
-        self._pages.extend(pages)
+        self._pages.extend(effects.pages)
+        self._ladders_to_start.extend(effects.ladders)
+        self._acks_to_forward.extend(effects.acknowledgements)
+        self._stop_ladders = self._stop_ladders or effects.stop_ladders
         self._publish_search_attributes()
         return self._state
 
@@ -243,6 +287,9 @@ class IncidentWorkflow:
     def _has_work(self) -> bool:
         return (
             bool(self._pages)
+            or bool(self._ladders_to_start)
+            or bool(self._acks_to_forward)
+            or (self._stop_ladders and bool(self._running_ladders))
             or self._state.revision != self._projected_revision
             or self._state.stage.is_final
         )
@@ -287,6 +334,64 @@ class IncidentWorkflow:
             )
             self._state.revision += 1
             self._state = settle(self._state, self._protocol, workflow.now())
+
+    async def _run_ladders(self) -> None:
+        """Start ordered ladders, pass acknowledgements on, stop ladders the incident ended."""
+        while self._ladders_to_start:
+            plan = self._ladders_to_start.pop(0)
+            handle = await workflow.start_child_workflow(
+                "ContactLadderWorkflow",
+                plan,
+                id=ladder_workflow_id(plan.incident_id, plan.ladder_id),
+                result_type=LadderResult,
+                parent_close_policy=ParentClosePolicy.TERMINATE,
+            )
+            self._running_ladders[plan.ladder_id] = handle
+            asyncio.create_task(self._await_ladder(plan.ladder_id, handle))  # noqa: RUF006
+        while self._acks_to_forward:
+            ack = self._acks_to_forward.pop(0)
+            running = self._running_ladders.get(ack.ladder_id) if ack.ladder_id else None
+            if running is None:
+                for ladder in reversed(self._state.ladders):
+                    if ack.recipient_id in ladder.recipient_ids:
+                        running = self._running_ladders.get(ladder.ladder_id)
+                        break
+            if running is not None:
+                await self._signal_ladder(running, "acknowledge", ack)
+        if self._stop_ladders:
+            for handle in list(self._running_ladders.values()):
+                await self._signal_ladder(handle, "stop", None)
+            self._stop_ladders = False
+
+    async def _signal_ladder(
+        self, handle: ChildWorkflowHandle[Any, LadderResult], name: str, arg: object
+    ) -> None:
+        try:
+            if arg is None:
+                await handle.signal(name)
+            else:
+                await handle.signal(name, arg)
+        except ApplicationError:
+            pass  # the ladder finished in the meantime; its result is recorded when it arrives
+
+    async def _await_ladder(
+        self, ladder_id: UUID, handle: ChildWorkflowHandle[Any, LadderResult]
+    ) -> None:
+        try:
+            result = await handle
+        except ChildWorkflowError:
+            # A ladder that failed reached nobody for sure: a person must take over.
+            result = LadderResult(ladder_id=ladder_id, status=LadderStatus.EXHAUSTED)
+            self._pages.append(
+                PageOrder(
+                    page_id=f"ladder-{ladder_id}-failed",
+                    reason="a contact notification failed; reach the contacts by hand",
+                    target=PageTarget.ON_CALL_SUPERVISOR,
+                    ordered_at=workflow.now(),
+                )
+            )
+        self._running_ladders.pop(ladder_id, None)
+        self._state = record_ladder_result(self._state, result, workflow.now())
 
     def _publish_search_attributes(self) -> None:
         s = self._state

@@ -27,13 +27,30 @@ from api.incident_views import (
 )
 from api.problems import Problem, not_found
 from domain.audit import AuditEntry
-from domain.decisions import DECISION_ROLES, Actor, Decision, DecisionRequest
+from domain.decisions import (
+    DECISION_ROLES,
+    Actor,
+    ContactOnFile,
+    Decision,
+    DecisionRequest,
+    DisclosureContext,
+    NotifyContacts,
+)
+from domain.disclosure import ConsentFacts, ContactFacts
 from domain.incident import IncidentOpening, IncidentState, workflow_id_for
 from domain.incident import open_incident as initial_state
-from domain.models import AuditEvent, DecisionRecord, Incident, Notification, Staff
+from domain.models import (
+    AuditEvent,
+    Consent,
+    DecisionRecord,
+    EmergencyContact,
+    Incident,
+    Notification,
+    Staff,
+)
 from domain.models import Client as ClientRecord
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
+from domain.vocabulary import Channel, CrisisType, DecisionKind, RiskLevel, Role, Stage
 from infra.audit_log import append_audit
 from infra.records import in_program
 from workflows.incident import IncidentWorkflow
@@ -182,6 +199,26 @@ async def get_incident(
     Reading an incident's clinical detail is an audit event.
     """
     view = await _current(temporal, session, incident_id, staff.program_id)
+    attempts = await session.exec(
+        select(Notification)
+        .where(Notification.incident_id == incident_id)
+        .order_by(col(Notification.created_at))
+    )
+    view.notifications = [
+        {
+            "id": str(n.id),
+            "purpose": n.purpose,
+            "recipient_type": n.recipient_type,
+            "recipient_id": n.recipient_id,
+            "channel": n.channel,
+            "status": n.status,
+            "attempt": n.attempt,
+            "error": n.error,
+            "created_at": n.created_at.isoformat(),
+            "updated_at": n.updated_at.isoformat(),
+        }
+        for n in attempts.all()
+    ]
     await append_audit(
         runtime.sessions,
         [
@@ -214,7 +251,13 @@ async def record_decision(
     kind = DecisionKind(decision.kind)
     if Role(staff.role) not in DECISION_ROLES[kind]:
         raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
-    request = DecisionRequest(decision_id=uuid.uuid4(), actor=_actor(staff), decision=decision)
+    disclosure = None
+    if isinstance(decision, NotifyContacts):
+        view = await _current(temporal, session, incident_id, staff.program_id)
+        disclosure = await _disclosure_context(session, view.client_id)
+    request = DecisionRequest(
+        decision_id=uuid.uuid4(), actor=_actor(staff), decision=decision, disclosure=disclosure
+    )
     handle = _handle(temporal, incident_id)
     try:
         state = await handle.execute_update(
@@ -322,6 +365,33 @@ async def _current(
     if state.program_id != program_id:
         raise not_found("incident")
     return incident_view(state)
+
+
+async def _disclosure_context(session: SessionDep, client_id: uuid.UUID) -> DisclosureContext:
+    """The client's contacts and consents, for the workflow's disclosure rules."""
+    contacts = (
+        await session.exec(select(EmergencyContact).where(EmergencyContact.client_id == client_id))
+    ).all()
+    consents = (await session.exec(select(Consent).where(Consent.client_id == client_id))).all()
+    return DisclosureContext(
+        contacts=[
+            ContactOnFile(
+                facts=ContactFacts(contact_id=c.id, kind=c.kind, name=c.name, facility=c.facility),
+                channels=tuple(Channel(ch) for ch in c.channels),
+                priority=c.priority,
+            )
+            for c in contacts
+        ],
+        consents=[
+            ConsentFacts(
+                contact_id=c.contact_id,
+                kind=c.kind,
+                expires_at=c.expires_at,
+                revoked_at=c.revoked_at,
+            )
+            for c in consents
+        ],
+    )
 
 
 async def _closed_or_missing(

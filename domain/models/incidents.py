@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import json_column, timestamp
@@ -101,5 +101,7 @@ class FollowUpTask(SQLModel, table=True):
     assignee_id: uuid.UUID | None = Field(default=None, foreign_key="staff.id", index=True)
     outcome: str | None = Field(default=None, max_length=32)
     notes: str | None = None
+    # The disposition's safety plan, which the follow-up worker reviews with the client.
+    safety_plan: dict[str, Any] | None = Field(default=None, sa_type=JSON, nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

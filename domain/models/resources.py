@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
+from domain.hours import HoursError, normalized_hours
 from domain.models.columns import enum_text, json_column, timestamp
 from domain.models.text import ZipCode
 from domain.vocabulary import ResourceKind
@@ -35,8 +37,33 @@ class Resource(ResourceBase, table=True):
 
 
 class ResourceCreate(ResourceBase):
+    """A resource to add; `hours` (see `domain.hours`) are on the program's local clock."""
+
     services: list[str] = Field(default_factory=list)
     hours: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours_mean_not_24_7(cls, data: Any) -> Any:
+        # open_24_7 defaults to true; a resource given opening hours is not, unless it says so.
+        if isinstance(data, dict) and data.get("hours") and "open_24_7" not in data:
+            return {**data, "open_24_7": False}
+        return data
+
+    @field_validator("hours")
+    @classmethod
+    def _weekly_hours(cls, hours: dict[str, str]) -> dict[str, str]:
+        try:
+            return normalized_hours(hours)
+        except HoursError as error:
+            field = f"hours.{error.day}" if error.day else "hours"
+            raise ValueError(f"{field}: {error.problem}") from None
+
+    @model_validator(mode="after")
+    def _one_kind_of_hours(self) -> ResourceCreate:
+        if self.open_24_7 and self.hours:
+            raise ValueError("open_24_7: a resource with opening hours is not open 24/7")
+        return self
 
 
 class ResourcePublic(ResourceBase):
@@ -48,4 +75,23 @@ class ResourcePublic(ResourceBase):
 
 class ResourceList(BaseModel):
     data: list[ResourcePublic]
+    count: int
+
+
+class SearchOrigin(BaseModel):
+    """Where a nearby search measured from: the zip code's centroid or the given point."""
+
+    lat: float
+    lon: float
+    zip: str | None = None
+
+
+class NearbyResource(ResourcePublic):
+    distance_km: float
+    open_now: bool
+
+
+class NearbyResourceList(BaseModel):
+    origin: SearchOrigin
+    data: list[NearbyResource]
     count: int

@@ -26,6 +26,7 @@ from infra.binaries import temporal_test_server
 from infra.codec import Keyring
 from infra.db import make_async_engine, session_factory
 from infra.migrate import upgrade_database
+from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
 from tests.conftest import DemoProgram, make_program
 from tests.workflows.scenarios import (
@@ -142,7 +143,13 @@ async def record() -> None:
         }
         try:
             task_queue = f"record-{uuid.uuid4()}"
-            async with build_worker(client, task_queue=task_queue, sessions=sessions):
+            settings = Settings(
+                database_url=url,
+                data_dir=Path(tmp),
+                task_queue=task_queue,
+                encryption_keys=keyring.render(),
+            )
+            async with build_worker(client, settings=settings, sessions=sessions):
                 for name, (crisis_type, steps) in scenarios.items():
                     recorded = await _scenario(client, env, program, task_queue, crisis_type, steps)
                     (HISTORIES / f"{name}.json").write_text(recorded)

@@ -1,0 +1,173 @@
+"""Acknowledgements from the people CrisisDesk reached: a signed link, or an SMS reply."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from sqlmodel import col, select
+from temporalio.client import Client
+from twilio.request_validator import RequestValidator
+
+from api.deps import RuntimeDep, SessionDep, TemporalDep
+from api.problems import Problem
+from api.runtime import Runtime
+from domain.models import Client as ClientRecord
+from domain.models import EmergencyContact, Notification
+from domain.notification import Acknowledgement
+from domain.vocabulary import Channel, DeliveryStatus
+from infra.ack_tokens import AckTokenError, read_ack_token
+from workflows.incident import IncidentWorkflow
+
+router = APIRouter(prefix="/v1", tags=["acknowledgements"])
+
+SMS_ACK_WORDS = frozenset({"yes", "y", "ok", "okay", "got it", "1"})
+SMS_REPLY_WINDOW = timedelta(hours=24)
+
+
+async def _signal_ack(temporal: Client, incident_id: uuid.UUID, ack: Acknowledgement) -> None:
+    handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, f"incident-{incident_id}")
+    await handle.signal(IncidentWorkflow.contact_acknowledged, ack)
+
+
+@router.get("/acks/{token}")
+@router.post("/acks/{token}")
+async def acknowledge(token: str, runtime: RuntimeDep, temporal: TemporalDep) -> dict[str, str]:
+    """A contact (or the client) confirms they got the message; the ladder for them stops.
+
+    No bearer token: the signed, expiring link is the credential.
+    """
+    try:
+        claim = read_ack_token(runtime.ack_secret, token)
+    except AckTokenError as error:
+        raise Problem(403, "Forbidden", str(error)) from None
+    await _signal_ack(
+        temporal,
+        claim.incident_id,
+        Acknowledgement(
+            ladder_id=claim.ladder_id,
+            recipient_id=claim.recipient_id,
+            via=f"link:{claim.channel}",
+            at=datetime.now(UTC),
+        ),
+    )
+    return {"status": "acknowledged", "message": "Thank you. The care team knows you got this."}
+
+
+async def _twilio_form(request: Request, runtime: Runtime) -> dict[str, str]:
+    """The form Twilio posted, once its signature for our auth token is checked."""
+    settings = runtime.settings
+    if not settings.twilio_auth_token:
+        raise Problem(404, "Not found", "Twilio is not configured")
+    form = dict(parse_qsl((await request.body()).decode()))
+    url = f"{settings.public_url.rstrip('/')}{request.url.path}"
+    if request.url.query:
+        url = f"{url}?{request.url.query}"
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        raise Problem(403, "Forbidden", "the request signature is not valid")
+    return form
+
+
+def _ack_of(notification: Notification, via: str) -> Acknowledgement:
+    _, _, ladder_id, recipient_id, _ = notification.idempotency_key.split(":")
+    return Acknowledgement(
+        ladder_id=uuid.UUID(ladder_id),
+        recipient_id=uuid.UUID(recipient_id),
+        via=via,
+        at=datetime.now(UTC),
+    )
+
+
+async def _attempt(session: SessionDep, key: str) -> Notification | None:
+    found = await session.exec(select(Notification).where(Notification.idempotency_key == key))
+    return found.first()
+
+
+_TWILIO_DELIVERY = {
+    "delivered": DeliveryStatus.DELIVERED,
+    "completed": DeliveryStatus.DELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "undelivered": DeliveryStatus.FAILED,
+    "busy": DeliveryStatus.FAILED,
+    "no-answer": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+
+@router.post("/callbacks/twilio/status", include_in_schema=False)
+async def twilio_status(
+    request: Request, runtime: RuntimeDep, session: SessionDep, key: str = ""
+) -> Response:
+    """Twilio's delivery status for a text or a call: tracked on the attempt it belongs to."""
+    form = await _twilio_form(request, runtime)
+    status = _TWILIO_DELIVERY.get(form.get("MessageStatus") or form.get("CallStatus") or "")
+    attempt = await _attempt(session, key)
+    if status is not None and attempt is not None and attempt.status != DeliveryStatus.ACKNOWLEDGED:
+        attempt.status = status
+        attempt.updated_at = datetime.now(UTC)
+        await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/callbacks/twilio/voice", include_in_schema=False)
+async def twilio_voice_keypress(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    key: str = "",
+) -> Response:
+    """The person called pressed 1: they heard the message."""
+    form = await _twilio_form(request, runtime)
+    attempt = await _attempt(session, key)
+    if form.get("Digits") == "1" and attempt is not None:
+        await _signal_ack(temporal, attempt.incident_id, _ack_of(attempt, "voice_keypress"))
+        return Response(
+            "<Response><Say>Thank you. The care team has been told.</Say></Response>",
+            media_type="application/xml",
+        )
+    return Response("<Response/>", media_type="application/xml")
+
+
+@router.post("/callbacks/twilio/sms", include_in_schema=False)
+async def sms_reply(
+    request: Request, runtime: RuntimeDep, session: SessionDep, temporal: TemporalDep
+) -> Response:
+    """Twilio's inbound-SMS webhook: a reply of YES acknowledges the latest message sent to
+    that number. The request must carry Twilio's signature for our auth token."""
+    form = await _twilio_form(request, runtime)
+    empty = Response("<Response/>", media_type="application/xml")
+    if form.get("Body", "").strip().lower() not in SMS_ACK_WORDS:
+        return empty
+    sender = form.get("From", "")
+    recipients = [
+        str(r)
+        for r in (
+            await session.exec(select(EmergencyContact.id).where(EmergencyContact.phone == sender))
+        ).all()
+    ] + [
+        str(r)
+        for r in (
+            await session.exec(select(ClientRecord.id).where(ClientRecord.phone == sender))
+        ).all()
+    ]
+    if not recipients:
+        return empty
+    latest = (
+        await session.exec(
+            select(Notification)
+            .where(col(Notification.recipient_id).in_(recipients))
+            .where(Notification.channel == Channel.SMS)
+            .where(col(Notification.status).in_([DeliveryStatus.SENT, DeliveryStatus.DELIVERED]))
+            .where(Notification.created_at >= datetime.now(UTC) - SMS_REPLY_WINDOW)
+            .order_by(col(Notification.created_at).desc())
+            .limit(1)
+        )
+    ).first()
+    if latest is None:
+        return empty
+    await _signal_ack(temporal, latest.incident_id, _ack_of(latest, "sms_reply"))
+    return empty

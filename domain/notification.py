@@ -1,0 +1,122 @@
+"""The contact ladder as data: who is tried in which order, on which channels, and how long to
+wait for an acknowledgement. The policy is frozen into the ladder when it starts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.vocabulary import Channel
+
+
+class LadderPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ack_window: timedelta = timedelta(minutes=5)
+    # A temporary provider failure is retried this many times with backoff, then the ladder
+    # moves to the next channel: a provider that stays down never holds a notification.
+    send_attempts: int = Field(default=4, ge=1)
+    retry_initial: timedelta = timedelta(seconds=2)
+    retry_max: timedelta = timedelta(seconds=30)
+    # Rate limit per recipient: never two messages to the same person closer than this.
+    min_interval_per_recipient: timedelta = timedelta(seconds=60)
+    ack_link_valid_for: timedelta = timedelta(hours=24)
+
+
+class RecipientType(StrEnum):
+    CONTACT = "contact"
+    CLIENT = "client"
+
+
+class LadderRecipient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recipient_type: RecipientType
+    recipient_id: UUID
+    channels: tuple[Channel, ...]
+
+
+class LadderPurpose(StrEnum):
+    EMERGENCY_CONTACT = "emergency_contact"
+    LOST_CONTACT = "lost_contact"
+
+
+class LadderPlan(BaseModel):
+    """The child workflow's input: recipients in the order they are tried."""
+
+    ladder_id: UUID
+    incident_id: UUID
+    program_id: UUID
+    purpose: LadderPurpose
+    recipients: list[LadderRecipient]
+    policy: LadderPolicy
+
+
+class Acknowledgement(BaseModel):
+    """A recipient acknowledged: by the signed link, an SMS reply, or a clinician's record."""
+
+    ladder_id: UUID | None = None
+    recipient_id: UUID
+    via: str
+    at: datetime | None = None
+
+
+class AttemptOutcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class LadderStatus(StrEnum):
+    RUNNING = "running"
+    ACKNOWLEDGED = "acknowledged"
+    EXHAUSTED = "exhausted"
+    STOPPED = "stopped"
+
+
+class LadderAttempt(BaseModel):
+    recipient_id: UUID
+    channel: Channel
+    outcome: AttemptOutcome
+    at: datetime
+    reason: str | None = None
+
+
+class LadderResult(BaseModel):
+    ladder_id: UUID
+    status: LadderStatus
+    acknowledged_by: UUID | None = None
+    acknowledged_via: str | None = None
+    attempts: list[LadderAttempt] = Field(default_factory=list)
+
+
+class SendRequest(BaseModel):
+    """One message to one recipient on one channel; the key makes a retry never send twice."""
+
+    incident_id: UUID
+    program_id: UUID
+    ladder_id: UUID
+    purpose: LadderPurpose
+    recipient_type: RecipientType
+    recipient_id: UUID
+    channel: Channel
+    ack_expires_at: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return (
+            f"{self.purpose}:{self.incident_id}:{self.ladder_id}:{self.recipient_id}:{self.channel}"
+        )
+
+
+class SendResult(BaseModel):
+    outcome: AttemptOutcome
+    notification_id: UUID | None = None
+    reason: str | None = None
+
+
+def ladder_workflow_id(incident_id: UUID, ladder_id: UUID) -> str:
+    return f"incident-{incident_id}-ladder-{ladder_id}"

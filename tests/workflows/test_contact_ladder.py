@@ -1,0 +1,360 @@
+"""The emergency-contact ladder end to end: decision -> child workflow -> real channels.
+
+Time-skipping server for the windows; a real SMTP server (aiosmtpd) and a local server that
+answers as Twilio's REST API does, so messages are counted where they arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.testing import WorkflowEnvironment
+
+from domain.protocols import protocol_for
+from domain.vocabulary import CrisisType, Role
+from infra.ack_tokens import AckClaim, issue_ack_token
+from tests.conftest import DemoProgram, Stack, eventually, running_stack
+from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
+from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.workflows.scenarios import CSSRS_MODERATE
+from tests.workflows.test_protocol_walks import decide, open_incident
+
+ACK_WINDOW = protocol_for(CrisisType.SUICIDAL_IDEATION).contact_ack_window
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def notify_stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> AsyncIterator[Stack]:
+    async with running_stack(
+        ts_env,
+        database_url,
+        sessions,
+        tmp_path,
+        **smtp_sink.settings_fields(),
+        **fake_twilio.settings_fields(),
+        public_url="http://crisisdesk.test",
+    ) as stack:
+        yield stack
+
+
+async def add_contact(
+    stack: Stack, program: DemoProgram, name: str, priority: int, **fields: Any
+) -> str:
+    body = {"name": name, "relationship": "sibling", "kind": "personal", "priority": priority}
+    response = await stack.http.post(
+        f"/v1/clients/{program.client.id}/contacts",
+        json={**body, **fields},
+        headers=program.auth(Role.ADMIN),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def add_consent(stack: Stack, program: DemoProgram, contact_id: str, kind: str) -> None:
+    response = await stack.http.post(
+        f"/v1/clients/{program.client.id}/consents",
+        json={"kind": kind, "contact_id": contact_id, "expires_at": "2099-01-01T00:00:00Z"},
+        headers=program.auth(Role.ADMIN),
+    )
+    assert response.status_code == 201, response.text
+
+
+async def incident_detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
+    response = await stack.http.get(
+        f"/v1/incidents/{incident_id}", headers=program.auth(Role.SUPERVISOR)
+    )
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+async def ladder_status(stack: Stack, program: DemoProgram, incident_id: str, status: str) -> Any:
+    async def reached() -> dict[str, Any] | None:
+        ladders = (await incident_detail(stack, program, incident_id))["ladders"]
+        return ladders[0] if ladders and ladders[0]["status"] == status else None
+
+    return await eventually(reached, f"ladder {status}")
+
+
+async def count_at_least(counter: Any, n: int, what: str) -> None:
+    async def enough() -> bool:
+        return len(counter()) >= n
+
+    await eventually(enough, what)
+
+
+async def test_the_ladder_moves_on_to_the_second_contact_and_then_pages(
+    notify_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    sister = await add_contact(
+        stack,
+        program,
+        "Lia Ruiz",
+        1,
+        phone="+15035550101",
+        email="lia@example.org",
+        channels=["sms", "email"],
+    )
+    friend = await add_contact(
+        stack, program, "Sam Ortiz", 2, phone="+15035550199", channels=["sms"]
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(stack, program, incident["id"], CSSRS_MODERATE)  # no assessment pages
+    state = await decide(
+        stack,
+        program,
+        incident["id"],
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [friend, sister],
+            "basis": "serious_imminent_threat",
+        },
+    )
+    assert state["stage"] == "responding"
+    assert [str(c) for c in state["ladders"][0]["recipient_ids"]] == [sister, friend]
+
+    await count_at_least(lambda: fake_twilio.messages, 1, "the sister's SMS")
+    first = fake_twilio.messages[0].form
+    assert first["To"] == "+15035550101"
+    assert "http://crisisdesk.test/v1/acks/" in first["Body"]
+    assert "suicid" not in first["Body"].lower()
+
+    await ts_env.sleep(ACK_WINDOW + timedelta(seconds=5))
+    await count_at_least(lambda: smtp_sink.messages, 1, "the sister's email")
+    assert smtp_sink.messages[0]["To"] == "lia@example.org"
+
+    await ts_env.sleep(ACK_WINDOW + timedelta(seconds=5))
+    await count_at_least(lambda: fake_twilio.messages, 2, "the friend's SMS")
+    assert fake_twilio.messages[1].form["To"] == "+15035550199"
+
+    await ts_env.sleep(ACK_WINDOW + timedelta(seconds=5))
+    ladder = await ladder_status(stack, program, incident["id"], "exhausted")
+    assert ladder["acknowledged_by"] is None
+    detail = await incident_detail(stack, program, incident["id"])
+    pages = [n for n in detail["notifications"] if n["purpose"] == "page"]
+    assert len(pages) == 1
+    assert len(fake_twilio.messages) == 2
+    assert len(smtp_sink.messages) == 1
+
+
+async def test_an_smtp_outage_falls_over_to_the_next_channel(
+    notify_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    sister = await add_contact(
+        stack,
+        program,
+        "Lia Ruiz",
+        1,
+        phone="+15035550101",
+        email="lia@example.org",
+        channels=["email", "sms"],
+    )
+    smtp_sink.stop()
+    incident = await open_incident(stack, program, "panic")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "incapacity"},
+    )
+    # The email provider stays down through every retry; the ladder goes on to SMS.
+    await ts_env.sleep(timedelta(minutes=2))
+    await count_at_least(lambda: fake_twilio.messages, 1, "the SMS after the email failed")
+    detail = await incident_detail(stack, program, incident["id"])
+    attempts = {n["channel"]: n for n in detail["notifications"] if n["purpose"] != "page"}
+    assert attempts["email"]["status"] == "failed"
+    assert attempts["email"]["error"].startswith("temporary")
+    assert attempts["sms"]["status"] in ("queued", "sent")
+    assert smtp_sink.messages == []
+
+
+async def test_an_ack_link_stops_the_ladder(
+    notify_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    sister = await add_contact(
+        stack,
+        program,
+        "Lia Ruiz",
+        1,
+        phone="+15035550101",
+        email="lia@example.org",
+        channels=["sms", "email"],
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+    )
+    await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
+    link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
+    path = link.removeprefix("http://crisisdesk.test")
+    acked = await stack.http.get(path)
+    assert acked.status_code == 200, acked.text
+
+    ladder = await ladder_status(stack, program, incident["id"], "acknowledged")
+    assert str(ladder["acknowledged_by"]) == sister
+    assert ladder["acknowledged_via"] == "link:sms"
+    await ts_env.sleep(ACK_WINDOW * 5)
+    assert len(fake_twilio.messages) == 1
+    assert smtp_sink.messages == []
+
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    assert (await stack.http.get(forged)).status_code == 403
+    expired = issue_ack_token(
+        stack_app_secret(stack),
+        AckClaim(
+            incident_id=UUID(incident["id"]),
+            ladder_id=uuid4(),
+            recipient_id=UUID(sister),
+            channel="sms",
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        ),
+    )
+    refused = await stack.http.post(f"/v1/acks/{expired}")
+    assert refused.status_code == 403
+    assert "expired" in refused.json()["detail"]
+
+
+def stack_app_secret(stack: Stack) -> bytes:
+    from api.runtime import Runtime
+
+    transport = stack.http._transport  # the ASGI transport holds the app
+    runtime: Runtime = transport.app.state.runtime  # type: ignore[attr-defined]
+    return runtime.ack_secret
+
+
+async def test_part2_refuses_family_without_written_consent_and_documents_medical_disclosure(
+    notify_stack: Stack,
+    program: DemoProgram,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    mother = await add_contact(
+        stack, program, "Grace Okafor", 1, phone="+15035550111", channels=["sms"]
+    )
+    doctor = await add_contact(
+        stack,
+        program,
+        "Dr. Priya Patel",
+        2,
+        phone="+15035550102",
+        channels=["voice"],
+        kind="medical",
+        facility="Willamette Clinic",
+    )
+    await add_consent(stack, program, mother, "contact_disclosure")  # not a Part 2 consent
+    incident = await open_incident(stack, program, "overdose")
+    refused = await stack.http.post(
+        f"/v1/incidents/{incident['id']}/decisions",
+        json={
+            "kind": "notify_contacts",
+            "contact_ids": [mother],
+            "basis": "serious_imminent_threat",
+        },
+        headers=program.auth(Role.CLINICIAN),
+    )
+    assert refused.status_code == 409
+    assert "part2_written_consent_required" in refused.json()["code"]
+    assert "42 CFR" in refused.json()["detail"]
+
+    state = await decide(
+        stack,
+        program,
+        incident["id"],
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [doctor],
+            "basis": "medical_emergency",
+            "emergency_nature": "suspected opioid overdose, slowed breathing",
+        },
+    )
+    record = state["part2_disclosures"][0]
+    assert record["medical_personnel"] == "Dr. Priya Patel"
+    assert record["facility"] == "Willamette Clinic"
+    assert record["disclosed_by"] == str(program.staff[Role.CLINICIAN].id)
+    await count_at_least(lambda: fake_twilio.calls, 1, "the voice call to the physician")
+    assert fake_twilio.messages == []
+
+    await add_consent(stack, program, mother, "part2")
+    allowed = await stack.http.post(
+        f"/v1/incidents/{incident['id']}/decisions",
+        json={"kind": "notify_contacts", "contact_ids": [mother], "basis": "consent"},
+        headers=program.auth(Role.CLINICIAN),
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tracked(
+    notify_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    stack = notify_stack
+    sister = await add_contact(
+        stack,
+        program,
+        "Lia Ruiz",
+        1,
+        phone="+15035550101",
+        email="lia@example.org",
+        channels=["sms", "email"],
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+    )
+    await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
+    delivered = await fake_twilio.send_status(fake_twilio.messages[0], "delivered", http=stack.http)
+    assert delivered.status_code == 204
+    detail = await incident_detail(stack, program, incident["id"])
+    assert [n["status"] for n in detail["notifications"]] == ["delivered"]
+
+    url = "http://crisisdesk.test/v1/callbacks/twilio/sms"
+    reply = {"From": "+15035550101", "To": fake_twilio.from_number, "Body": " Yes "}
+    forged = await stack.http.post(
+        url, data=reply, headers={"X-Twilio-Signature": "not-a-signature"}
+    )
+    assert forged.status_code == 403
+    signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, reply)
+    answered = await stack.http.post(url, data=reply, headers={"X-Twilio-Signature": signature})
+    assert answered.status_code == 200
+    ladder = await ladder_status(stack, program, incident["id"], "acknowledged")
+    assert ladder["acknowledged_via"] == "sms_reply"
+    await ts_env.sleep(ACK_WINDOW * 3)
+    assert smtp_sink.messages == []

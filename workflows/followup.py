@@ -1,0 +1,283 @@
+"""Follow-up after a disposition (a child workflow of the incident): one task per scheduled
+contact, worked by the program's follow-up staff through Updates, on durable timers: at its due
+time an unsettled task reminds its assignee (or the follow-up queue), after the grace period it
+pages the on-call supervisor. Outcomes that need clinical work are signalled to the incident.
+Every change to a task is projected to the database before the update answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from domain.audit import AuditEntry
+    from domain.effects import PageRequest, PageResult
+    from domain.followup import (
+        PARENT_NEEDS_CARE_SIGNAL,
+        PARENT_WELFARE_CHECK_SIGNAL,
+        AlarmKind,
+        CancelFollowUp,
+        ClaimTask,
+        CompleteTask,
+        FollowUpNeedsCare,
+        FollowUpPlan,
+        FollowUpResult,
+        FollowUpWelfareCheck,
+        TaskAlarm,
+        TaskProjection,
+        TaskRefusal,
+        TaskState,
+        cancel,
+        claim,
+        claim_refusal,
+        complete,
+        completion_refusal,
+        due_alarms,
+        initial_tasks,
+        next_alarm_at,
+        no_answer_streak,
+        task_audit,
+    )
+    from domain.incident import PageOrder, PageTarget
+    from domain.vocabulary import FollowUpOutcome
+
+PROJECTION_TIMEOUT = timedelta(seconds=10)
+PAGE_TIMEOUT = timedelta(seconds=60)
+# Retry the projection forever with a capped backoff: a database outage delays, never loses.
+PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+class TaskRefusedError(ApplicationError):
+    """Raised by validators: the refusal travels as the error's details."""
+
+
+@workflow.defn(name="FollowUpWorkflow")
+class FollowUpWorkflow:
+    @workflow.init
+    def __init__(self, plan: FollowUpPlan) -> None:
+        self._plan = plan
+        self._tasks: dict[UUID, TaskState] = {t.task_id: t for t in initial_tasks(plan)}
+        self._unprojected: set[UUID] = set(self._tasks)
+        self._audit: list[AuditEntry] = []
+        self._projecting = asyncio.Lock()
+        self._pages: list[tuple[UUID, PageOrder]] = []
+        self._to_parent: list[tuple[str, BaseModel]] = []
+        self._needs_care: list[FollowUpNeedsCare] = []
+        self._welfare_checks: list[FollowUpWelfareCheck] = []
+        self._cancelled_reason: str | None = None
+
+    @workflow.run
+    async def run(self, plan: FollowUpPlan) -> FollowUpResult:
+        while True:
+            await self._project()
+            await self._send_pages()
+            await self._tell_parent()
+            if self._all_settled():
+                break
+            await self._wait_for_work_or_alarm()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._project()
+        await self._tell_parent()
+        return FollowUpResult(
+            incident_id=plan.incident_id,
+            tasks=self._ordered(),
+            needs_care=self._needs_care,
+            welfare_checks=self._welfare_checks,
+            cancelled_reason=self._cancelled_reason,
+        )
+
+    @workflow.query
+    def tasks(self) -> list[TaskState]:
+        return self._ordered()
+
+    @workflow.signal
+    def cancel_all(self, request: CancelFollowUp) -> None:
+        """The incident was closed: every open task is cancelled and the workflow ends."""
+        now = workflow.now()
+        for task in self._ordered():
+            if not task.is_settled:
+                self._store(
+                    cancel(task, now), actor_id=request.actor_id, actor_role=request.actor_role
+                )
+        self._cancelled_reason = request.reason
+
+    # --- Updates: the validator refuses (nothing in history), the handler applies ------------
+
+    @workflow.update
+    async def claim_task(self, request: ClaimTask) -> TaskState:
+        task = claim(self._tasks[request.task_id], request, workflow.now())
+        self._store(task, actor_id=str(request.staff_id), actor_role=request.role)
+        await self._project()
+        return task
+
+    @claim_task.validator
+    def _validate_claim(self, request: ClaimTask) -> None:
+        self._refuse(claim_refusal(self._tasks.get(request.task_id), request))
+
+    @workflow.update
+    async def complete_task(self, request: CompleteTask) -> TaskState:
+        task = complete(self._tasks[request.task_id], request, workflow.now())
+        self._store(task, actor_id=str(request.staff_id), actor_role=request.role)
+        self._weigh_outcome(task)
+        await self._project()
+        return task
+
+    @complete_task.validator
+    def _validate_complete(self, request: CompleteTask) -> None:
+        self._refuse(completion_refusal(self._tasks.get(request.task_id), request))
+
+    def _refuse(self, why: TaskRefusal | None) -> None:
+        if why is not None:
+            raise TaskRefusedError(
+                why.detail,
+                why.model_dump(mode="json", exclude_none=True),
+                type="DecisionRefused",
+                non_retryable=True,
+            )
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _ordered(self) -> list[TaskState]:
+        return sorted(self._tasks.values(), key=lambda t: t.sequence)
+
+    def _store(self, task: TaskState, *, actor_id: str, actor_role: str) -> None:
+        self._tasks[task.task_id] = task
+        self._unprojected.add(task.task_id)
+        self._audit.append(task_audit(task, actor_id=actor_id, actor_role=actor_role))
+
+    def _all_settled(self) -> bool:
+        return all(t.is_settled for t in self._tasks.values())
+
+    def _has_work(self) -> bool:
+        return (
+            bool(self._unprojected)
+            or bool(self._pages)
+            or bool(self._to_parent)
+            or self._all_settled()
+        )
+
+    def _weigh_outcome(self, task: TaskState) -> None:
+        """Outcomes that need clinical work go to the incident (never the worker's notes)."""
+        if task.outcome is FollowUpOutcome.REACHED_NEEDS_CARE:
+            needs_care = FollowUpNeedsCare(
+                task_id=task.task_id,
+                reason=f"follow-up {task.sequence} reached the client, who needs care",
+            )
+            self._needs_care.append(needs_care)
+            self._to_parent.append((PARENT_NEEDS_CARE_SIGNAL, needs_care))
+        if task.outcome is not FollowUpOutcome.NO_ANSWER:
+            return
+        streak = no_answer_streak(list(self._tasks.values()))
+        threshold = self._plan.welfare_check_after_no_answers
+        # Each further run of `threshold` unanswered follow-ups asks again.
+        if streak and len(streak) % threshold == 0:
+            check = FollowUpWelfareCheck(
+                task_ids=streak[-threshold:],
+                reason=f"{threshold} follow-ups in a row went unanswered",
+            )
+            self._welfare_checks.append(check)
+            self._to_parent.append((PARENT_WELFARE_CHECK_SIGNAL, check))
+
+    # --- timers ----------------------------------------------------------------------------
+
+    async def _wait_for_work_or_alarm(self) -> None:
+        due = next_alarm_at(list(self._tasks.values()), self._plan.grace)
+        if due is None:
+            await workflow.wait_condition(self._has_work)
+            return
+        wait = due - workflow.now()
+        if wait > timedelta(0):
+            try:
+                await workflow.wait_condition(self._has_work, timeout=wait)
+                return
+            except TimeoutError:
+                pass
+        self._sound_alarms()
+
+    def _sound_alarms(self) -> None:
+        tasks, alarms = due_alarms(self._ordered(), self._plan.grace, workflow.now())
+        self._tasks = {t.task_id: t for t in tasks}
+        self._pages.extend((alarm.task_id, self._page_for(alarm)) for alarm in alarms)
+
+    def _page_for(self, alarm: TaskAlarm) -> PageOrder:
+        # Reasons name the task, never the client: pages travel over plain channels.
+        if alarm.kind is AlarmKind.REMINDER:
+            return PageOrder(
+                page_id=f"followup-{alarm.task_id}-reminder",
+                reason=f"follow-up task {alarm.sequence} is due",
+                target=PageTarget.STAFF if alarm.assignee_id else PageTarget.FOLLOWUP_QUEUE,
+                staff_id=alarm.assignee_id,
+                ordered_at=workflow.now(),
+            )
+        return PageOrder(
+            page_id=f"followup-{alarm.task_id}-escalation",
+            reason=(
+                f"follow-up task {alarm.sequence} is still open "
+                f"{self._plan.grace} after its due time"
+            ),
+            target=PageTarget.ON_CALL_SUPERVISOR,
+            ordered_at=workflow.now(),
+        )
+
+    # --- effects ---------------------------------------------------------------------------
+
+    async def _project(self) -> None:
+        async with self._projecting:
+            while self._unprojected:
+                changed = sorted(
+                    (self._tasks[i] for i in self._unprojected), key=lambda t: t.sequence
+                )
+                self._unprojected = set()
+                audit, self._audit = self._audit, []
+                await workflow.execute_activity(
+                    "record_followup_tasks",
+                    TaskProjection(
+                        incident_id=self._plan.incident_id,
+                        program_id=self._plan.program_id,
+                        safety_plan=self._plan.safety_plan,
+                        tasks=changed,
+                        audit=audit,
+                    ),
+                    result_type=int,
+                    start_to_close_timeout=PROJECTION_TIMEOUT,
+                    retry_policy=PROJECTION_RETRY,
+                )
+
+    async def _send_pages(self) -> None:
+        while self._pages:
+            task_id, order = self._pages.pop(0)
+            if self._tasks[task_id].is_settled:
+                continue  # settled while the page waited its turn: nobody needs reminding
+            await workflow.execute_activity(
+                "page_staff",
+                PageRequest(
+                    incident_id=self._plan.incident_id,
+                    program_id=self._plan.program_id,
+                    order=order,
+                ),
+                result_type=PageResult,
+                start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=PAGE_RETRY,
+            )
+
+    async def _tell_parent(self) -> None:
+        parent = workflow.info().parent
+        while self._to_parent:
+            name, payload = self._to_parent.pop(0)
+            if parent is None:
+                continue  # started on its own: the result records it
+            incident = workflow.get_external_workflow_handle(
+                parent.workflow_id, run_id=parent.run_id
+            )
+            # An incident that has already ended cannot hear it; the result records it.
+            with contextlib.suppress(ApplicationError):
+                await incident.signal(name, payload)

@@ -1,0 +1,180 @@
+"""The contact ladder (a child workflow of the incident): each recipient in order, each of
+their channels in order; wait for an acknowledgement; on silence or failure the next channel,
+then the next recipient; after the last, page the supervisor. A failed provider never silently
+drops a notification: it ends in an acknowledgement or a page."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.effects import PageRequest, PageResult
+    from domain.incident import PageOrder, PageTarget
+    from domain.notification import (
+        Acknowledgement,
+        AttemptOutcome,
+        LadderAttempt,
+        LadderPlan,
+        LadderPurpose,
+        LadderRecipient,
+        LadderResult,
+        LadderStatus,
+        SendRequest,
+        SendResult,
+    )
+    from domain.vocabulary import Channel
+
+SEND_TIMEOUT = timedelta(seconds=30)
+# The send activity heartbeats every second: a worker killed mid-send is noticed this fast.
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+PAGE_TIMEOUT = timedelta(seconds=60)
+
+_EXHAUSTED_REASONS = {
+    LadderPurpose.EMERGENCY_CONTACT: "no emergency contact acknowledged",
+    LadderPurpose.LOST_CONTACT: "the client could not be reached after contact was lost",
+}
+
+
+@workflow.defn(name="ContactLadderWorkflow")
+class ContactLadderWorkflow:
+    @workflow.init
+    def __init__(self, plan: LadderPlan) -> None:
+        self._plan = plan
+        self._ack: Acknowledgement | None = None
+        self._stopped = False
+        self._attempts: list[LadderAttempt] = []
+        self._last_sent: dict[UUID, datetime] = {}
+
+    @workflow.run
+    async def run(self, plan: LadderPlan) -> LadderResult:
+        for recipient in plan.recipients:
+            for channel in recipient.channels:
+                if self._done():
+                    return self._result()
+                await self._respect_rate_limit(recipient)
+                sent = await self._send(recipient, channel)
+                if sent:
+                    await self._wait_until_done(plan.policy.ack_window)
+        if self._done():
+            return self._result()
+        await self._page_supervisor()
+        return self._result(LadderStatus.EXHAUSTED)
+
+    @workflow.signal
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        if self._ack is None:
+            self._ack = ack
+
+    @workflow.signal
+    def stop(self) -> None:
+        """The incident no longer needs this ladder (contact restored, incident closed)."""
+        self._stopped = True
+
+    @workflow.query
+    def attempts(self) -> list[LadderAttempt]:
+        return self._attempts
+
+    def _done(self) -> bool:
+        return self._ack is not None or self._stopped
+
+    def _result(self, status: LadderStatus | None = None) -> LadderResult:
+        if status is None:
+            status = LadderStatus.ACKNOWLEDGED if self._ack else LadderStatus.STOPPED
+        return LadderResult(
+            ladder_id=self._plan.ladder_id,
+            status=status,
+            acknowledged_by=self._ack.recipient_id if self._ack else None,
+            acknowledged_via=self._ack.via if self._ack else None,
+            attempts=self._attempts,
+        )
+
+    async def _respect_rate_limit(self, recipient: LadderRecipient) -> None:
+        last = self._last_sent.get(recipient.recipient_id)
+        if last is None:
+            return
+        wait = last + self._plan.policy.min_interval_per_recipient - workflow.now()
+        if wait > timedelta(0):
+            await self._wait_until_done(wait)
+
+    async def _wait_until_done(self, at_most: timedelta) -> None:
+        """Wait for an acknowledgement (or a stop), at most `at_most`."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(self._done, timeout=at_most)
+
+    async def _send(self, recipient: LadderRecipient, channel: Channel) -> bool:
+        plan, policy = self._plan, self._plan.policy
+        request = SendRequest(
+            incident_id=plan.incident_id,
+            program_id=plan.program_id,
+            ladder_id=plan.ladder_id,
+            purpose=plan.purpose,
+            recipient_type=recipient.recipient_type,
+            recipient_id=recipient.recipient_id,
+            channel=channel,
+            ack_expires_at=workflow.now() + policy.ack_link_valid_for,
+        )
+        try:
+            result = await workflow.execute_activity(
+                "send_message",
+                request,
+                result_type=SendResult,
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=policy.retry_initial,
+                    maximum_interval=policy.retry_max,
+                    maximum_attempts=policy.send_attempts,
+                    non_retryable_error_types=["PermanentDeliveryError", "UnknownDeliveryOutcome"],
+                ),
+            )
+        except ActivityError as error:
+            cause = error.cause
+            reason = str(cause.message if cause and hasattr(cause, "message") else error)
+            self._record(recipient, channel, AttemptOutcome.FAILED, reason)
+            return False
+        self._record(recipient, channel, result.outcome, result.reason)
+        if result.outcome is AttemptOutcome.SENT:
+            self._last_sent[recipient.recipient_id] = workflow.now()
+            return True
+        return False
+
+    def _record(
+        self,
+        recipient: LadderRecipient,
+        channel: Channel,
+        outcome: AttemptOutcome,
+        reason: str | None,
+    ) -> None:
+        self._attempts.append(
+            LadderAttempt(
+                recipient_id=recipient.recipient_id,
+                channel=channel,
+                outcome=outcome,
+                at=workflow.now(),
+                reason=reason,
+            )
+        )
+
+    async def _page_supervisor(self) -> None:
+        await workflow.execute_activity(
+            "page_staff",
+            PageRequest(
+                incident_id=self._plan.incident_id,
+                program_id=self._plan.program_id,
+                order=PageOrder(
+                    page_id=f"ladder-{self._plan.ladder_id}-exhausted",
+                    reason=_EXHAUSTED_REASONS[self._plan.purpose],
+                    target=PageTarget.ON_CALL_SUPERVISOR,
+                    ordered_at=workflow.now(),
+                ),
+            ),
+            result_type=PageResult,
+            start_to_close_timeout=PAGE_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )

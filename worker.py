@@ -10,7 +10,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.casefile import CasefileActivities
-from activities.channels import ConsoleChannel, DeliveryChannel, channels_from_settings
+from activities.channels import (
+    ConsoleChannel,
+    DeliveryChannel,
+    WebhookChannel,
+    channels_from_settings,
+)
+from activities.dispatch import DispatchActivities
 from activities.followup import FollowUpActivities
 from activities.notify import NotifyActivities
 from activities.paging import PagingActivities
@@ -38,6 +44,12 @@ def build_worker(
     casefile = CasefileActivities(sessions)
     followup = FollowUpActivities(sessions)
     paging = PagingActivities(sessions, channels.get(Channel.CONSOLE) or ConsoleChannel())
+    dispatch = DispatchActivities(
+        sessions,
+        WebhookChannel(url=settings.dispatch_webhook_url, secret=settings.webhook_secret)
+        if settings.dispatch_webhook_url and settings.webhook_secret
+        else None,
+    )
     notify = NotifyActivities(
         sessions,
         channels,
@@ -53,6 +65,7 @@ def build_worker(
             followup.record_followup_tasks,
             paging.page_staff,
             notify.send_message,
+            dispatch.send_dispatch_packet,
         ],
         # Lets in-flight activities finish inside the orchestrator's stop grace period.
         graceful_shutdown_timeout=timedelta(seconds=50),

@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.problems import install_problem_handlers
-from api.routes import acks, clients, health, incidents, resources, staff, tasks
+from api.routes import (
+    acks,
+    clients,
+    dispatch_callbacks,
+    health,
+    incidents,
+    resources,
+    staff,
+    tasks,
+)
 from api.runtime import Runtime
 from infra.db import make_async_engine, session_factory
 from infra.settings import Settings
@@ -36,6 +45,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    for module in (health, staff, clients, resources, incidents, tasks, acks):
+    for module in (health, staff, clients, resources, incidents, tasks, acks, dispatch_callbacks):
         app.include_router(module.router)
     return app

@@ -280,6 +280,8 @@ class DecisionRequest(BaseModel):
     actor: Actor
     decision: Decision
     disclosure: DisclosureContext | None = None
+    # Set when a dispatch provider's signed callback made this decision: applied once.
+    callback_event_id: str | None = None
 
 
 # Which roles may make each decision (SPEC.md section 1); cancel has a stage rule on top.

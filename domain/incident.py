@@ -36,6 +36,7 @@ from domain.decisions import (
     Reassign,
 )
 from domain.disclosure import DisclosurePlan, Part2Documentation, plan_disclosure
+from domain.dispatch import CLINICIAN_CALLED_SERVICES, NEEDS_RESOURCE, DispatchOrder
 from domain.notification import (
     Acknowledgement,
     LadderPlan,
@@ -51,6 +52,7 @@ from domain.vocabulary import (
     CrisisType,
     DecisionKind,
     DeescalationOutcome,
+    DispatchService,
     DispatchStatus,
     RiskLevel,
     Role,
@@ -86,12 +88,14 @@ class IncidentOpening(BaseModel):
 class AlarmName(StrEnum):
     ASSESSMENT_OVERDUE = "assessment_overdue"
     DISPATCH_OVERDUE = "dispatch_overdue"
+    DISPATCH_UNCONFIRMED = "dispatch_unconfirmed"
 
 
 class Alarm(BaseModel):
     """A protocol timer that pages when it runs out, and again on the policy until cleared."""
 
     name: AlarmName
+    key: str = ""  # which dispatch, for an alarm that runs per dispatch
     armed_at: datetime
     due_at: datetime
     pages_sent: int = 0
@@ -145,6 +149,7 @@ class Effects(BaseModel):
     pages: list[PageOrder] = Field(default_factory=list)
     ladders: list[LadderPlan] = Field(default_factory=list)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    dispatches: list[DispatchOrder] = Field(default_factory=list)
     stop_ladders: bool = False
 
 
@@ -202,6 +207,9 @@ class IncidentState(BaseModel):
     imminent_since: datetime | None = None
     dispatch_required_since: datetime | None = None
     contact_lost: bool = False
+    callback_events: list[str] = Field(default_factory=list)
+    # Incidents opened before dispatch packets and confirmations existed replay without them.
+    dispatch_tracking: bool = False
     disposition: str | None = None
     dispatches: list[DispatchState] = Field(default_factory=list)
     decisions: list[DecisionEntry] = Field(default_factory=list)
@@ -225,8 +233,8 @@ class IncidentState(BaseModel):
     def has_active_dispatch(self) -> bool:
         return any(d.status is not DispatchStatus.CANCELLED for d in self.dispatches)
 
-    def alarm(self, name: AlarmName) -> Alarm | None:
-        return next((a for a in self.alarms if a.name is name), None)
+    def alarm(self, name: AlarmName, key: str = "") -> Alarm | None:
+        return next((a for a in self.alarms if a.name is name and a.key == key), None)
 
 
 def workflow_id_for(incident_id: UUID) -> str:
@@ -272,12 +280,18 @@ def refusal(
     actor = request.actor
     if actor.program_id != state.program_id:
         return Refusal(status=404, code="not_found", detail="no such incident")
-    if actor.role == "system" or Role(actor.role) not in DECISION_ROLES[kind]:
+    # A dispatch provider's signed callback is the one decision the system itself records.
+    provider_update = actor.role == "system" and kind is DecisionKind.DISPATCH_UPDATE
+    if not provider_update and (
+        actor.role == "system" or Role(actor.role) not in DECISION_ROLES[kind]
+    ):
         return Refusal(
             status=403, code="forbidden_role", detail=f"a {actor.role} may not record {kind}"
         )
     if any(entry.decision_id == request.decision_id for entry in state.decisions):
         return Refusal(status=409, code="duplicate", detail="this decision is already recorded")
+    if request.callback_event_id and request.callback_event_id in state.callback_events:
+        return Refusal(status=409, code="replayed", detail="this callback was already applied")
     allowed = protocol.allowed_in(state.stage)
     if not protocol.allows(state.stage, kind):
         return Refusal(
@@ -302,6 +316,10 @@ def refusal(
                 f"{decision.instrument} is not an instrument of the {state.crisis_type} protocol "
                 f"(use one of {', '.join(protocol.instruments)})",
                 "instrument",
+            )
+        case DispatchRequest() if decision.service in NEEDS_RESOURCE and not decision.resource_id:
+            return invalid(
+                f"a {decision.service} dispatch needs a resource from the directory", "resource_id"
             )
         case DispatchRequest() if decision.location is None and state.location is None:
             return conflict(
@@ -424,7 +442,14 @@ def apply_decision(
                     reference=decision.reference,
                 )
             )
-            detail = {"dispatch_id": str(request.decision_id), "service": decision.service}
+            detail = {
+                "dispatch_id": str(request.decision_id),
+                "service": decision.service,
+                "reason": decision.reason,
+                "reference": decision.reference,
+            }
+            if s.dispatch_tracking:
+                effects.dispatches.append(_dispatch_order(s, request, now))
             _advance(s, Stage.RESPONDING)
         case DispatchUpdate():
             dispatch = _dispatch(s, decision.dispatch_id)
@@ -432,6 +457,8 @@ def apply_decision(
             dispatch.status = DispatchStatus(decision.status)
             dispatch.eta_minutes = decision.eta_minutes
             dispatch.destination = decision.destination or dispatch.destination
+            if request.callback_event_id:
+                s.callback_events.append(request.callback_event_id)
             detail = {"dispatch_id": str(decision.dispatch_id), "status": decision.status}
         case Disposition():
             s.disposition = decision.outcome
@@ -602,31 +629,37 @@ def settle(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> Inc
 
 def arm_alarms(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> IncidentState:
     """Arm the protocol's timers whose condition holds; drop those whose condition cleared."""
-    wanted: dict[AlarmName, datetime] = {}
+    wanted: dict[tuple[AlarmName, str], tuple[datetime, timedelta]] = {}
     if not state.stage.is_final:
         if not state.assessments:
             # Armed once, when the incident opens; an armed alarm keeps its clock.
-            wanted[AlarmName.ASSESSMENT_OVERDUE] = now
+            wanted[AlarmName.ASSESSMENT_OVERDUE, ""] = (now, protocol.assessment_window)
         if state.dispatch_required_since is not None and not state.has_active_dispatch:
-            wanted[AlarmName.DISPATCH_OVERDUE] = state.dispatch_required_since
-    windows = {
-        AlarmName.ASSESSMENT_OVERDUE: protocol.assessment_window,
-        AlarmName.DISPATCH_OVERDUE: protocol.dispatch_window,
-    }
-    alarms = [a for a in state.alarms if a.name in wanted]
-    for name, armed_at in wanted.items():
-        if state.alarm(name) is None:
-            alarms.append(Alarm(name=name, armed_at=armed_at, due_at=armed_at + windows[name]))
+            wanted[AlarmName.DISPATCH_OVERDUE, ""] = (
+                state.dispatch_required_since,
+                protocol.dispatch_window,
+            )
+        for dispatch in state.dispatches if state.dispatch_tracking else []:
+            if dispatch.status is DispatchStatus.REQUESTED:
+                wanted[AlarmName.DISPATCH_UNCONFIRMED, str(dispatch.dispatch_id)] = (
+                    dispatch.requested_at,
+                    protocol.dispatch_confirm_window,
+                )
+    alarms = [a for a in state.alarms if (a.name, a.key) in wanted]
+    for (name, key), (armed_at, window) in wanted.items():
+        if state.alarm(name, key) is None:
+            alarms.append(Alarm(name=name, key=key, armed_at=armed_at, due_at=armed_at + window))
     state.alarms = sorted(alarms, key=lambda a: a.due_at)
     return state
 
 
 def sound_due_alarms(
     state: IncidentState, protocol: CrisisProtocol, now: datetime
-) -> tuple[IncidentState, list[PageOrder]]:
-    """Page for every alarm that is due and set it to repeat on the escalation policy."""
+) -> tuple[IncidentState, Effects]:
+    """Page for every alarm that is due and set it to repeat on the escalation policy; an
+    unconfirmed dispatch also has its packet sent to the provider again."""
     s = state.model_copy(deep=True)
-    pages = []
+    effects = Effects()
     for alarm in s.alarms:
         if alarm.due_at > now:
             continue
@@ -636,17 +669,46 @@ def sound_due_alarms(
             if alarm.pages_sent > protocol.escalation.widen_after_pages
             else PageTarget.ON_CALL_SUPERVISOR
         )
-        pages.append(
+        label = f"{alarm.name}-{alarm.key}" if alarm.key else str(alarm.name)
+        reason = _ALARM_REASONS[alarm.name]
+        if alarm.name is AlarmName.DISPATCH_UNCONFIRMED:
+            order = _resend(s, UUID(alarm.key), alarm.pages_sent + 1, now)
+            if order.service in CLINICIAN_CALLED_SERVICES:
+                reason = f"{order.service} response not confirmed en route; call the PSAP back"
+            else:
+                effects.dispatches.append(order)
+        effects.pages.append(
             PageOrder(
-                page_id=f"{alarm.name}-{alarm.pages_sent}",
-                reason=_ALARM_REASONS[alarm.name],
+                page_id=f"{label}-{alarm.pages_sent}",
+                reason=reason,
                 target=target,
                 ordered_at=now,
             )
         )
         alarm.due_at = now + protocol.escalation.repeat_every
     s.alarms.sort(key=lambda a: a.due_at)
-    return s, pages
+    return s, effects
+
+
+def _resend(s: IncidentState, dispatch_id: UUID, attempt: int, now: datetime) -> DispatchOrder:
+    entry = next(e for e in s.decisions if e.decision_id == dispatch_id)
+    dispatch = _dispatch(s, dispatch_id)
+    assert dispatch is not None
+    return DispatchOrder(
+        incident_id=s.incident_id,
+        program_id=s.program_id,
+        dispatch_id=dispatch_id,
+        service=DispatchService(dispatch.service),
+        resource_id=dispatch.resource_id,
+        client_id=s.client_id,
+        location=s.location,
+        crisis_type=s.crisis_type,
+        risk_level=s.risk_level,
+        done_so_far=_done_so_far(s),
+        requested_by=entry.actor_id,
+        reason=str(entry.detail.get("reason", "re-sent: not confirmed en route")),
+        attempt=attempt,
+    )
 
 
 def next_alarm_in(state: IncidentState, now: datetime) -> timedelta | None:
@@ -658,7 +720,41 @@ def next_alarm_in(state: IncidentState, now: datetime) -> timedelta | None:
 _ALARM_REASONS = {
     AlarmName.ASSESSMENT_OVERDUE: "no assessment within the protocol's window",
     AlarmName.DISPATCH_OVERDUE: "dispatch required and not started",
+    AlarmName.DISPATCH_UNCONFIRMED: "dispatch not confirmed en route; re-sent to the provider",
 }
+
+
+def _dispatch_order(
+    s: IncidentState, request: DecisionRequest, now: datetime, attempt: int = 1
+) -> DispatchOrder:
+    decision = request.decision
+    assert isinstance(decision, DispatchRequest)
+    return DispatchOrder(
+        incident_id=s.incident_id,
+        program_id=s.program_id,
+        dispatch_id=request.decision_id,
+        service=decision.service,
+        resource_id=decision.resource_id,
+        client_id=s.client_id,
+        location=s.location,
+        crisis_type=s.crisis_type,
+        risk_level=s.risk_level,
+        done_so_far=_done_so_far(s),
+        requested_by=request.actor.staff_id,
+        reason=decision.reason,
+        attempt=attempt,
+    )
+
+
+def _done_so_far(s: IncidentState) -> list[str]:
+    """What responders should know was done: decisions and their outcomes, never the notes."""
+    lines = []
+    for entry in s.decisions:
+        facts = ", ".join(
+            f"{k}={v}" for k, v in entry.detail.items() if isinstance(v, str | int) and v != ""
+        )
+        lines.append(f"{entry.at:%H:%M} {entry.kind}" + (f" ({facts})" if facts else ""))
+    return lines
 
 
 def _set_risk(s: IncidentState, protocol: CrisisProtocol, level: RiskLevel, now: datetime) -> None:

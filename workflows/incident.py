@@ -14,12 +14,13 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.audit import AuditEntry
     from domain.decisions import DecisionRequest
+    from domain.dispatch import DispatchOrder, DispatchSent
     from domain.effects import IncidentProjection, PageRequest, PageResult
     from domain.incident import (
         DecisionEntry,
@@ -52,6 +53,9 @@ PAGE_TIMEOUT = timedelta(seconds=60)
 # Retry the case file forever with a capped backoff: a database outage delays, never loses.
 CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+DISPATCH_TRACKING_PATCH = "dispatch-packets-and-confirmations"
+DISPATCH_TIMEOUT = timedelta(seconds=30)
+DISPATCH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
 
 class DecisionRefusedError(ApplicationError):
@@ -83,13 +87,17 @@ class IncidentWorkflow:
         self._acks_to_forward: list[Acknowledgement] = []
         self._running_ladders: dict[UUID, ChildWorkflowHandle[Any, LadderResult]] = {}
         self._stop_ladders = False
+        self._dispatches_to_send: list[DispatchOrder] = []
         self._projected_revision = -1
 
     @workflow.run
     async def run(self, opening: IncidentOpening) -> IncidentState:
+        # Versioning: histories recorded before dispatch tracking replay without it.
+        self._state.dispatch_tracking = workflow.patched(DISPATCH_TRACKING_PATCH)
         self._publish_search_attributes()
         while True:
             await self._send_pages()
+            await self._send_dispatches()
             await self._run_ladders()
             await self._project()
             if self._state.stage.is_final:
@@ -100,8 +108,11 @@ class IncidentWorkflow:
                     timeout=next_alarm_in(self._state, workflow.now()),
                 )
             except TimeoutError:
-                self._state, pages = sound_due_alarms(self._state, self._protocol, workflow.now())
-                self._pages.extend(pages)
+                self._state, effects = sound_due_alarms(
+                    self._state, self._protocol, workflow.now()
+                )
+                self._pages.extend(effects.pages)
+                self._dispatches_to_send.extend(effects.dispatches)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._send_pages()
         await self._run_ladders()
@@ -278,6 +289,7 @@ class IncidentWorkflow:
         self._pages.extend(effects.pages)
         self._ladders_to_start.extend(effects.ladders)
         self._acks_to_forward.extend(effects.acknowledgements)
+        self._dispatches_to_send.extend(effects.dispatches)
         self._stop_ladders = self._stop_ladders or effects.stop_ladders
         self._publish_search_attributes()
         return self._state
@@ -287,6 +299,7 @@ class IncidentWorkflow:
     def _has_work(self) -> bool:
         return (
             bool(self._pages)
+            or bool(self._dispatches_to_send)
             or bool(self._ladders_to_start)
             or bool(self._acks_to_forward)
             or (self._stop_ladders and bool(self._running_ladders))
@@ -334,6 +347,28 @@ class IncidentWorkflow:
             )
             self._state.revision += 1
             self._state = settle(self._state, self._protocol, workflow.now())
+
+    async def _send_dispatches(self) -> None:
+        while self._dispatches_to_send:
+            order = self._dispatches_to_send.pop(0)
+            try:
+                await workflow.execute_activity(
+                    "send_dispatch_packet",
+                    order,
+                    result_type=DispatchSent,
+                    start_to_close_timeout=DISPATCH_TIMEOUT,
+                    retry_policy=DISPATCH_RETRY,
+                )
+            except ActivityError:
+                # The provider stayed down: a person must call it. The alarm re-sends later too.
+                self._pages.append(
+                    PageOrder(
+                        page_id=f"dispatch-{order.dispatch_id}-{order.attempt}-undelivered",
+                        reason="the dispatch packet could not be delivered; call the provider",
+                        target=PageTarget.ON_CALL_SUPERVISOR,
+                        ordered_at=workflow.now(),
+                    )
+                )
 
     async def _run_ladders(self) -> None:
         """Start ordered ladders, pass acknowledgements on, stop ladders the incident ended."""

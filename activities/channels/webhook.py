@@ -8,11 +8,10 @@ permanent.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import structlog
@@ -24,6 +23,7 @@ from activities.channels.base import (
     TemporaryDeliveryError,
 )
 from domain.vocabulary import Channel, DeliveryStatus
+from infra.signatures import sign
 
 SIGNATURE_HEADER = "X-CrisisDesk-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -33,8 +33,7 @@ log = structlog.get_logger("crisisdesk.channels.webhook")
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The value of the signature header for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+    return sign(secret, timestamp, body)
 
 
 class WebhookChannel:
@@ -54,24 +53,30 @@ class WebhookChannel:
         self._clock = clock
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        body = json.dumps(
-            {
-                "idempotency_key": message.idempotency_key,
-                "incident_id": message.incident_id,
-                "recipient_id": message.recipient_id,
-                "address": message.address,
-                "subject": message.subject,
-                "body": message.body,
-                "ack_url": message.ack_url,
-            },
-            separators=(",", ":"),
-        ).encode()
+        payload = {
+            "idempotency_key": message.idempotency_key,
+            "incident_id": message.incident_id,
+            "recipient_id": message.recipient_id,
+            "address": message.address,
+            "subject": message.subject,
+            "body": message.body,
+            "ack_url": message.ack_url,
+        }
+        return await self.post(
+            payload, idempotency_key=message.idempotency_key, incident_id=message.incident_id
+        )
+
+    async def post(
+        self, payload: dict[str, Any], *, idempotency_key: str, incident_id: str
+    ) -> DeliveryReceipt:
+        """POST any JSON payload, signed (dispatch packets use this too)."""
+        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: message.idempotency_key,
+            IDEMPOTENCY_HEADER: idempotency_key,
             SIGNATURE_HEADER: signature(self._secret, int(self._clock()), body),
         }
-        bound = log.bind(incident_id=message.incident_id, idempotency_key=message.idempotency_key)
+        bound = log.bind(incident_id=incident_id, idempotency_key=idempotency_key)
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as http:
                 answer = await http.post(self._url, content=body, headers=headers)

@@ -34,6 +34,7 @@ from domain.decisions import (
     Decision,
     DecisionRequest,
     DisclosureContext,
+    DispatchRequest,
     NotifyContacts,
 )
 from domain.disclosure import ConsentFacts, ContactFacts
@@ -46,6 +47,7 @@ from domain.models import (
     EmergencyContact,
     Incident,
     Notification,
+    Resource,
     Staff,
 )
 from domain.models import Client as ClientRecord
@@ -252,6 +254,15 @@ async def record_decision(
     if Role(staff.role) not in DECISION_ROLES[kind]:
         raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
     disclosure = None
+    if isinstance(decision, DispatchRequest) and decision.resource_id is not None:
+        resource = await in_program(session, Resource, decision.resource_id, staff.program_id)
+        if resource is None:
+            raise Problem(
+                422,
+                "Unprocessable content",
+                "resource_id: no such resource in the directory",
+                errors=[{"field": "resource_id", "message": "no such resource in the directory"}],
+            )
     if isinstance(decision, NotifyContacts):
         view = await _current(temporal, session, incident_id, staff.program_id)
         disclosure = await _disclosure_context(session, view.client_id)

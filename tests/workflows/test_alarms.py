@@ -121,10 +121,15 @@ async def test_imminent_risk_without_dispatch_pages(
     assert pages[0]["reason"] == "dispatch required and not started"
 
     await decide(stack, program, incident["id"], DISPATCH_911)
-    await ts_env.sleep(REPEAT * 4)
+    # Past several repeats of the policy, short of the 911 response's own confirm window.
+    await ts_env.sleep(OVERDOSE.dispatch_confirm_window - timedelta(seconds=30))
     state = await detail(stack, program, incident["id"])
     assert len(state["pages"]) == 1
-    assert state["pending_timers"] == []
+    assert [t["name"] for t in state["pending_timers"]] == ["dispatch_unconfirmed"]
+
+    await ts_env.sleep(timedelta(minutes=1))
+    pages = await pages_after(stack, program, incident["id"], 2)
+    assert pages[1]["reason"] == "911 response not confirmed en route; call the PSAP back"
 
 
 async def test_dispatch_in_time_never_pages(
@@ -133,8 +138,15 @@ async def test_dispatch_in_time_never_pages(
     incident = await open_incident(stack, program, "overdose")
     await decide(stack, program, incident["id"], OVERDOSE_IMMINENT)
     await ts_env.sleep(OVERDOSE.dispatch_window / 2)
-    await decide(stack, program, incident["id"], DISPATCH_911)
-    await ts_env.sleep(OVERDOSE.dispatch_window * 10)
+    state = await decide(stack, program, incident["id"], DISPATCH_911)
+    dispatch_id = state["dispatches"][0]["dispatch_id"]
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "dispatch_update", "dispatch_id": dispatch_id, "status": "en_route"},
+    )
+    await ts_env.sleep(OVERDOSE.dispatch_confirm_window * 3)
     assert (await detail(stack, program, incident["id"]))["pages"] == []
 
 

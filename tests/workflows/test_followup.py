@@ -7,7 +7,7 @@ Run on the time-skipping server: `ts_env.sleep` moves the server's clock, no wal
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,10 +48,12 @@ async def start_followup(
     stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
     *,
     starts_at: datetime | None = None,
 ) -> tuple[FollowUpHandle, FollowUpPlan]:
-    """A follow-up for a fresh incident of the program, on the protocol's default schedule."""
+    """A follow-up for a fresh incident of the program, on the protocol's default schedule,
+    once its tasks are in the database."""
     incident = await open_incident(stack, program)
     # Only the incident row is needed (the tasks reference it): keep its own alarms quiet.
     await decide(stack, program, incident["id"], {"kind": "cancel", "reason": "entered in error"})
@@ -72,6 +74,7 @@ async def start_followup(
         id=followup_workflow_id(plan.incident_id),
         task_queue=stack.settings.task_queue,
     )
+    await projected(sessions, plan.incident_id)
     return handle, plan
 
 
@@ -170,7 +173,7 @@ async def test_disposition_schedule_creates_requested_tasks_due_24h_72h_7d_30d(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
 
     rows = await projected(sessions, plan.incident_id)
 
@@ -193,8 +196,7 @@ async def test_a_restarted_start_never_duplicates_tasks(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Task ids come from the incident and the sequence, so the projection is an upsert."""
-    handle, plan = await start_followup(stack, program, ts_env)
-    await projected(sessions, plan.incident_id)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
     await handle.signal(FollowUpWorkflow.cancel_all, CancelFollowUp(reason="closed"))
     await handle.result()
 
@@ -221,9 +223,8 @@ async def test_an_unclaimed_task_left_undone_reminds_the_queue_then_escalates(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env)
+    _, plan = await start_followup(stack, program, ts_env, sessions)
     first = task_id_for(plan.incident_id, 1)
-    await projected(sessions, plan.incident_id)
 
     await ts_env.sleep(timedelta(hours=24) - timedelta(minutes=1))
     assert await pages_for(sessions, first, "reminder") == []
@@ -252,7 +253,7 @@ async def test_a_claimed_task_reminds_its_assignee_not_the_queue(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await add_followup_staff(sessions, program, "Second follow-up worker")
-    _, plan = await start_followup(stack, program, ts_env)
+    _, plan = await start_followup(stack, program, ts_env, sessions)
     first = task_id_for(plan.incident_id, 1)
     claimed = await work(stack, program, first, "claim")
     assert claimed["http_status"] == 200, claimed
@@ -269,7 +270,7 @@ async def test_a_task_completed_on_time_causes_no_reminder(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env)
+    _, plan = await start_followup(stack, program, ts_env, sessions)
     first, second = task_id_for(plan.incident_id, 1), task_id_for(plan.incident_id, 2)
     await ts_env.sleep(timedelta(hours=20))
     await claim_and_complete(stack, program, first, FollowUpOutcome.REACHED_SAFE)
@@ -293,7 +294,7 @@ async def test_the_workflow_ends_when_every_task_is_settled_and_records_outcomes
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
     ids = [task_id_for(plan.incident_id, n) for n in (1, 2, 3, 4)]
     outcomes = [
         FollowUpOutcome.REACHED_NEEDS_CARE,
@@ -332,9 +333,12 @@ async def test_the_workflow_ends_when_every_task_is_settled_and_records_outcomes
 
 
 async def test_a_reach_between_no_answers_breaks_the_streak(
-    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment
+    stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
     outcomes = [
         FollowUpOutcome.NO_ANSWER,
         FollowUpOutcome.REACHED_SAFE,
@@ -358,9 +362,8 @@ async def test_claiming_twice_and_completing_someone_elses_task_are_refused(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     _, colleague_auth = await add_followup_staff(sessions, program, "Colleague")
-    handle, plan = await start_followup(stack, program, ts_env)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
     first, second = task_id_for(plan.incident_id, 1), task_id_for(plan.incident_id, 2)
-    await projected(sessions, plan.incident_id)
 
     not_claimed = await work(stack, program, second, "complete", outcome="reached_safe")
     assert (not_claimed["http_status"], not_claimed["code"]) == (409, "not_claimed")
@@ -398,7 +401,7 @@ async def test_cancel_all_cancels_the_open_tasks_and_ends(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env)
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
     first = task_id_for(plan.incident_id, 1)
     await claim_and_complete(stack, program, first, FollowUpOutcome.REACHED_SAFE)
 
@@ -472,7 +475,7 @@ async def test_needs_care_and_repeated_no_answer_are_signalled_to_the_incident(
         owner_id=program.staff[Role.CLINICIAN].id,
         schedule=list(PROTOCOL.followup_schedule),
         grace=GRACE,
-        starts_at=datetime.now(UTC),
+        starts_at=await ts_env.get_current_time(),
     )
     probe_queue = f"probe-{uuid.uuid4()}"
     async with Worker(

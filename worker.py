@@ -11,7 +11,6 @@ from temporalio.worker import Worker
 
 from activities.casefile import CasefileActivities
 from activities.channels import (
-    ConsoleChannel,
     DeliveryChannel,
     WebhookChannel,
     channels_from_settings,
@@ -43,7 +42,7 @@ def build_worker(
     keyring = keyring_for(settings)
     casefile = CasefileActivities(sessions)
     followup = FollowUpActivities(sessions)
-    paging = PagingActivities(sessions, channels.get(Channel.CONSOLE) or ConsoleChannel())
+    paging = PagingActivities(sessions, channels)
     dispatch = DispatchActivities(
         sessions,
         WebhookChannel(url=settings.dispatch_webhook_url, secret=settings.webhook_secret)

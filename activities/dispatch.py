@@ -52,9 +52,7 @@ class DispatchActivities:
             client = await session.get(Client, order.client_id)
             clinician = await session.get(Staff, UUID(order.requested_by))
             program = await session.get(Program, order.program_id)
-            resource = (
-                await session.get(Resource, order.resource_id) if order.resource_id else None
-            )
+            resource = await session.get(Resource, order.resource_id) if order.resource_id else None
         assert client is not None and clinician is not None and program is not None
         return dispatch_packet(
             order,

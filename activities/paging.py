@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -9,22 +10,24 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.channels import DeliveryChannel, OutboundMessage
+from activities.channels import ConsoleChannel, DeliveryChannel, OutboundMessage
 from domain.audit import AuditEntry
 from domain.effects import PageRequest, PageResult
 from domain.incident import PageTarget
 from domain.models import Notification, Staff
-from domain.vocabulary import DeliveryStatus, Role
+from domain.vocabulary import Channel, DeliveryStatus, Role
 from infra.audit_log import append_in
 from infra.db import transaction
 
 
 class PagingActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], channel: DeliveryChannel
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        channels: Mapping[Channel, DeliveryChannel],
     ) -> None:
         self._sessions = sessions
-        self._channel = channel
+        self._channels = channels
 
     @activity.defn(name="page_staff")
     async def page_staff(self, request: PageRequest) -> PageResult:
@@ -32,28 +35,40 @@ class PagingActivities:
         recipient at most once."""
         recipients = await self._recipients(request)
         delivered = False
+        used: set[str] = set()
         for staff in recipients:
             key = f"page:{request.incident_id}:{request.order.page_id}:{staff.id}"
             if await self._already_sent(key):
                 delivered = True
                 continue
-            receipt = await self._channel.send(
+            channel, address = self._route(staff)
+            receipt = await channel.send(
                 OutboundMessage(
                     idempotency_key=key,
                     incident_id=str(request.incident_id),
                     recipient_id=str(staff.id),
-                    address=None,
+                    address=address,
                     subject="CrisisDesk page",
-                    body=f"Incident {request.incident_id}: {request.order.reason}",
+                    # An incident id and the reason: the details are behind a staff login.
+                    body=f"CrisisDesk incident {request.incident_id}: {request.order.reason}",
                 )
             )
+            used.add(channel.name)
             delivered = delivered or receipt.status is not DeliveryStatus.FAILED
-            await self._record(request, staff, key, receipt.status, receipt.provider_ref)
+            await self._record(request, staff, key, receipt.status, receipt.provider_ref, channel)
         return PageResult(
             recipients=[str(s.id) for s in recipients],
-            channel=self._channel.name,
+            channel=",".join(sorted(used)) or "none",
             delivered=delivered,
         )
+
+    def _route(self, staff: Staff) -> tuple[DeliveryChannel, str | None]:
+        """Text the staff member's phone, else email them, else the console."""
+        if staff.phone and Channel.SMS in self._channels:
+            return self._channels[Channel.SMS], staff.phone
+        if staff.email and Channel.EMAIL in self._channels:
+            return self._channels[Channel.EMAIL], staff.email
+        return self._channels.get(Channel.CONSOLE) or ConsoleChannel(), None
 
     async def _recipients(self, request: PageRequest) -> list[Staff]:
         """Who the target names; when nobody active fits, the program's supervisors, so a page
@@ -96,6 +111,7 @@ class PagingActivities:
         key: str,
         status: DeliveryStatus,
         provider_ref: str | None,
+        channel: DeliveryChannel,
     ) -> None:
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
@@ -106,7 +122,7 @@ class PagingActivities:
                     purpose="page",
                     recipient_type="staff",
                     recipient_id=str(staff.id),
-                    channel=self._channel.name,
+                    channel=channel.name,
                     status=status,
                     idempotency_key=key,
                     provider_ref=provider_ref,
@@ -128,7 +144,7 @@ class PagingActivities:
                         "page_id": request.order.page_id,
                         "recipient_id": str(staff.id),
                         "reason": request.order.reason,
-                        "channel": self._channel.name,
+                        "channel": channel.name,
                     },
                 ),
             )

@@ -16,6 +16,7 @@ from api.routes import (
     health,
     incidents,
     resources,
+    sos,
     staff,
     tasks,
 )
@@ -45,6 +46,16 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    for module in (health, staff, clients, resources, incidents, tasks, acks, dispatch_callbacks):
+    for module in (
+        health,
+        staff,
+        clients,
+        resources,
+        incidents,
+        tasks,
+        acks,
+        dispatch_callbacks,
+        sos,
+    ):
         app.include_router(module.router)
     return app

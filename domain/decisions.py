@@ -282,6 +282,8 @@ class DecisionRequest(BaseModel):
     disclosure: DisclosureContext | None = None
     # Set when a dispatch provider's signed callback made this decision: applied once.
     callback_event_id: str | None = None
+    # For `contact_lost`: the client's own channels (phone, email on file), read by the API.
+    client_channels: tuple[Channel, ...] | None = None
 
 
 # Which roles may make each decision (SPEC.md section 1); cancel has a stage rule on top.

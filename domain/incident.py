@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -83,12 +83,23 @@ class IncidentOpening(BaseModel):
     opened_at: datetime
     protocol: CrisisProtocol
     idempotency_key: str | None = None
+    # `sos`: the client pressed the emergency button; the owner is the on-call clinician.
+    origin: Literal["clinician", "sos"] = "clinician"
+
+
+class SosPress(BaseModel):
+    """Another press of the SOS button, joined to the open incident."""
+
+    at: datetime
+    location: Location | None = None
 
 
 class AlarmName(StrEnum):
     ASSESSMENT_OVERDUE = "assessment_overdue"
     DISPATCH_OVERDUE = "dispatch_overdue"
     DISPATCH_UNCONFIRMED = "dispatch_unconfirmed"
+    SOS_UNANSWERED = "sos_unanswered"
+    CONTACT_LOST = "contact_lost"
 
 
 class Alarm(BaseModel):
@@ -150,7 +161,7 @@ class Effects(BaseModel):
     ladders: list[LadderPlan] = Field(default_factory=list)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
     dispatches: list[DispatchOrder] = Field(default_factory=list)
-    stop_ladders: bool = False
+    stop_ladders: list[UUID] = Field(default_factory=list)
 
 
 class DecisionEntry(BaseModel):
@@ -207,6 +218,10 @@ class IncidentState(BaseModel):
     imminent_since: datetime | None = None
     dispatch_required_since: datetime | None = None
     contact_lost: bool = False
+    contact_lost_since: datetime | None = None
+    welfare_check_required: bool = False
+    origin: str = "clinician"
+    sos_presses: int = 0
     callback_events: list[str] = Field(default_factory=list)
     # Incidents opened before dispatch packets and confirmations existed replay without them.
     dispatch_tracking: bool = False
@@ -256,6 +271,8 @@ def open_incident(opening: IncidentOpening, now: datetime) -> IncidentState:
         protocol_version=opening.protocol.version,
         summary=opening.summary,
         location=opening.location,
+        origin=opening.origin,
+        sos_presses=1 if opening.origin == "sos" else 0,
     )
     return settle(state, opening.protocol, now)
 
@@ -351,6 +368,14 @@ def refusal(
             return _disclosure_refusal(state, request, now, conflict, invalid)
         case ContactReached() if not _ladder_with(state, decision.contact_id):
             return invalid("this contact is not being notified", "contact_id")
+        case ContactLost() if not request.client_channels:
+            return conflict(
+                "the client has no phone or email on file to reach them by", "client_unreachable"
+            )
+        case ContactLost() if state.contact_lost:
+            return conflict(
+                "contact is already lost; record contact_restored first", "contact_lost"
+            )
         case ContactRestored() if not state.contact_lost:
             return conflict("contact was not lost", "contact_not_lost")
         case Reassign() if decision.owner_id == state.owner_id:
@@ -466,9 +491,26 @@ def apply_decision(
             _advance(s, Stage.STABILIZED)
         case ContactLost():
             s.contact_lost = True
-            detail = {"channel": decision.channel}
+            s.contact_lost_since = now
+            plan = _client_ladder(s, protocol, request)
+            effects.ladders.append(plan)
+            s.ladders.append(
+                LadderSummary(
+                    ladder_id=plan.ladder_id,
+                    purpose=plan.purpose,
+                    recipient_ids=[s.client_id],
+                    started_at=now,
+                )
+            )
+            detail = {"channel": decision.channel, "ladder_id": str(plan.ladder_id)}
         case ContactRestored():
-            s.contact_lost = False
+            _contact_restored(s)
+            effects.stop_ladders = [
+                ladder.ladder_id
+                for ladder in s.ladders
+                if ladder.purpose is LadderPurpose.LOST_CONTACT
+                and ladder.status is LadderStatus.RUNNING
+            ]
         case Note():
             pass
         case Reassign():
@@ -486,11 +528,11 @@ def apply_decision(
         case Close():
             s.stage = Stage.CLOSED
             s.ended_at = now
-            effects.stop_ladders = True
+            effects.stop_ladders = _running_ladders(s)
         case Cancel():
             s.stage = Stage.CANCELLED
             s.ended_at = now
-            effects.stop_ladders = True
+            effects.stop_ladders = _running_ladders(s)
     s.decisions.append(
         DecisionEntry(
             decision_id=request.decision_id,
@@ -507,14 +549,38 @@ def apply_decision(
 
 
 def record_acknowledgement(
-    state: IncidentState, ack: Acknowledgement, now: datetime
+    state: IncidentState, protocol: CrisisProtocol, ack: Acknowledgement, now: datetime
 ) -> tuple[IncidentState, LadderSummary | None]:
-    """A recipient acknowledged (link, SMS reply): the ladder it belongs to, if any."""
+    """A recipient acknowledged (link, SMS reply): the ladder it belongs to, if any. The
+    client's own acknowledgement of a lost-contact message ends the lost-contact protocol."""
     s = state.model_copy(deep=True)
     ladder = _record_acknowledgement(s, ack.recipient_id, ack.ladder_id, ack.via, now)
+    if ladder is not None and ladder.purpose is LadderPurpose.LOST_CONTACT:
+        _contact_restored(s)
     s.updated_at = now
     s.revision += 1
-    return s, ladder
+    return settle(s, protocol, now), ladder
+
+
+def record_sos_press(
+    state: IncidentState, protocol: CrisisProtocol, press: SosPress
+) -> IncidentState:
+    s = state.model_copy(deep=True)
+    s.sos_presses += 1
+    if press.location is not None:
+        s.location = press.location
+    s.updated_at = press.at
+    s.revision += 1
+    return settle(s, protocol, press.at)
+
+
+def _running_ladders(s: IncidentState) -> list[UUID]:
+    return [ladder.ladder_id for ladder in s.ladders if ladder.status is LadderStatus.RUNNING]
+
+
+def _contact_restored(s: IncidentState) -> None:
+    s.contact_lost = False
+    s.contact_lost_since = None
 
 
 def record_ladder_result(
@@ -597,6 +663,29 @@ def _disclosure_refusal(
     return None
 
 
+def _client_ladder(
+    s: IncidentState, protocol: CrisisProtocol, request: DecisionRequest
+) -> LadderPlan:
+    """The lost-contact ladder: the client is the one to reach, on their own channels."""
+    return LadderPlan(
+        ladder_id=request.decision_id,
+        incident_id=s.incident_id,
+        program_id=s.program_id,
+        purpose=LadderPurpose.LOST_CONTACT,
+        recipients=[
+            LadderRecipient(
+                recipient_type=RecipientType.CLIENT,
+                recipient_id=s.client_id,
+                channels=request.client_channels or (),
+            )
+        ],
+        # Each channel gets its share of the window; the window itself is the alarm's.
+        policy=LadderPolicy(
+            ack_window=protocol.lost_contact_window / max(len(request.client_channels or ()), 1)
+        ),
+    )
+
+
 def _ladder_for(
     state: IncidentState, protocol: CrisisProtocol, request: DecisionRequest, now: datetime
 ) -> LadderPlan:
@@ -639,6 +728,13 @@ def arm_alarms(state: IncidentState, protocol: CrisisProtocol, now: datetime) ->
                 state.dispatch_required_since,
                 protocol.dispatch_window,
             )
+        if state.origin == "sos" and not any(d.actor_role != "system" for d in state.decisions):
+            wanted[AlarmName.SOS_UNANSWERED, ""] = (now, timedelta(0))
+        if state.contact_lost and state.contact_lost_since is not None:
+            wanted[AlarmName.CONTACT_LOST, ""] = (
+                state.contact_lost_since,
+                protocol.lost_contact_window,
+            )
         for dispatch in state.dispatches if state.dispatch_tracking else []:
             if dispatch.status is DispatchStatus.REQUESTED:
                 wanted[AlarmName.DISPATCH_UNCONFIRMED, str(dispatch.dispatch_id)] = (
@@ -664,11 +760,15 @@ def sound_due_alarms(
         if alarm.due_at > now:
             continue
         alarm.pages_sent += 1
-        target = (
-            PageTarget.ALL_SUPERVISORS
-            if alarm.pages_sent > protocol.escalation.widen_after_pages
-            else PageTarget.ON_CALL_SUPERVISOR
-        )
+        widened = alarm.pages_sent > protocol.escalation.widen_after_pages
+        target = PageTarget.ALL_SUPERVISORS if widened else PageTarget.ON_CALL_SUPERVISOR
+        staff_id = None
+        if alarm.name is AlarmName.SOS_UNANSWERED and not widened:
+            target, staff_id = PageTarget.STAFF, s.owner_id
+        if alarm.name is AlarmName.CONTACT_LOST and _at_least(s.risk_level, RiskLevel.HIGH):
+            # Not reached in time at high risk: a welfare check at the last known location.
+            s.welfare_check_required = True
+            _require_dispatch(s, now)
         label = f"{alarm.name}-{alarm.key}" if alarm.key else str(alarm.name)
         reason = _ALARM_REASONS[alarm.name]
         if alarm.name is AlarmName.DISPATCH_UNCONFIRMED:
@@ -683,11 +783,11 @@ def sound_due_alarms(
                 reason=reason,
                 target=target,
                 ordered_at=now,
+                staff_id=staff_id,
             )
         )
         alarm.due_at = now + protocol.escalation.repeat_every
-    s.alarms.sort(key=lambda a: a.due_at)
-    return s, effects
+    return arm_alarms(s, protocol, now), effects
 
 
 def _resend(s: IncidentState, dispatch_id: UUID, attempt: int, now: datetime) -> DispatchOrder:
@@ -721,6 +821,8 @@ _ALARM_REASONS = {
     AlarmName.ASSESSMENT_OVERDUE: "no assessment within the protocol's window",
     AlarmName.DISPATCH_OVERDUE: "dispatch required and not started",
     AlarmName.DISPATCH_UNCONFIRMED: "dispatch not confirmed en route; re-sent to the provider",
+    AlarmName.SOS_UNANSWERED: "the client pressed the SOS button; nobody has acted yet",
+    AlarmName.CONTACT_LOST: "contact with the client is lost and they have not been reached",
 }
 
 

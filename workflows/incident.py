@@ -29,11 +29,13 @@ with workflow.unsafe.imports_passed_through():
         PageOrder,
         PageRecord,
         PageTarget,
+        SosPress,
         apply_decision,
         next_alarm_in,
         open_incident,
         record_acknowledgement,
         record_ladder_result,
+        record_sos_press,
         refusal,
         settle,
         sound_due_alarms,
@@ -86,7 +88,7 @@ class IncidentWorkflow:
         self._ladders_to_start: list[LadderPlan] = []
         self._acks_to_forward: list[Acknowledgement] = []
         self._running_ladders: dict[UUID, ChildWorkflowHandle[Any, LadderResult]] = {}
-        self._stop_ladders = False
+        self._stop_ladders: list[UUID] = []
         self._dispatches_to_send: list[DispatchOrder] = []
         self._projected_revision = -1
 
@@ -108,9 +110,7 @@ class IncidentWorkflow:
                     timeout=next_alarm_in(self._state, workflow.now()),
                 )
             except TimeoutError:
-                self._state, effects = sound_due_alarms(
-                    self._state, self._protocol, workflow.now()
-                )
+                self._state, effects = sound_due_alarms(self._state, self._protocol, workflow.now())
                 self._pages.extend(effects.pages)
                 self._dispatches_to_send.extend(effects.dispatches)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -124,10 +124,27 @@ class IncidentWorkflow:
         return self._state
 
     @workflow.signal
+    def sos_pressed(self, press: SosPress) -> None:
+        """The client pressed the SOS button again, inside the protocol's join window."""
+        self._state = record_sos_press(self._state, self._protocol, press)
+        self._audit.append(
+            AuditEntry(
+                event_key=f"{self._state.incident_id}:sos:{self._state.sos_presses}",
+                program_id=self._state.program_id,
+                action="sos.pressed",
+                actor_id=str(self._state.client_id),
+                actor_role="client",
+                at=press.at,
+                incident_id=self._state.incident_id,
+                detail={"press": self._state.sos_presses, "located": press.location is not None},
+            )
+        )
+
+    @workflow.signal
     def contact_acknowledged(self, ack: Acknowledgement) -> None:
         """A recipient acknowledged by the signed link or an SMS reply (the API signals)."""
         now = workflow.now()
-        self._state, ladder = record_acknowledgement(self._state, ack, now)
+        self._state, ladder = record_acknowledgement(self._state, self._protocol, ack, now)
         if ladder is None:
             return
         self._acks_to_forward.append(ack.model_copy(update={"ladder_id": ladder.ladder_id}))
@@ -290,7 +307,7 @@ class IncidentWorkflow:
         self._ladders_to_start.extend(effects.ladders)
         self._acks_to_forward.extend(effects.acknowledgements)
         self._dispatches_to_send.extend(effects.dispatches)
-        self._stop_ladders = self._stop_ladders or effects.stop_ladders
+        self._stop_ladders.extend(effects.stop_ladders)
         self._publish_search_attributes()
         return self._state
 
@@ -302,7 +319,7 @@ class IncidentWorkflow:
             or bool(self._dispatches_to_send)
             or bool(self._ladders_to_start)
             or bool(self._acks_to_forward)
-            or (self._stop_ladders and bool(self._running_ladders))
+            or any(ladder in self._running_ladders for ladder in self._stop_ladders)
             or self._state.revision != self._projected_revision
             or self._state.stage.is_final
         )
@@ -393,10 +410,10 @@ class IncidentWorkflow:
                         break
             if running is not None:
                 await self._signal_ladder(running, "acknowledge", ack)
-        if self._stop_ladders:
-            for handle in list(self._running_ladders.values()):
-                await self._signal_ladder(handle, "stop", None)
-            self._stop_ladders = False
+        while self._stop_ladders:
+            stopping = self._running_ladders.get(self._stop_ladders.pop(0))
+            if stopping is not None:
+                await self._signal_ladder(stopping, "stop", None)
 
     async def _signal_ladder(
         self, handle: ChildWorkflowHandle[Any, LadderResult], name: str, arg: object

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, status
 from sqlmodel import col, func, select
 
+from api.auth import new_token, token_hash
 from api.deps import Admin, DirectoryReader, SessionDep
 from api.problems import Problem, not_found
-from domain.models import Client, Consent, EmergencyContact
+from domain.models import Client, ClientDevice, Consent, EmergencyContact
 from domain.models.clients import (
     ClientCreate,
+    ClientDeviceCreate,
+    ClientDevicePublic,
+    ClientDeviceWithToken,
     ClientList,
     ClientPublic,
     ConsentCreate,
@@ -128,3 +133,35 @@ async def list_consents(client_id: uuid.UUID, admin: Admin, session: SessionDep)
         )
     ).all()
     return ConsentList(data=[ConsentPublic.model_validate(r) for r in rows], count=len(rows))
+
+
+@router.post("/{client_id}/devices", status_code=status.HTTP_201_CREATED)
+async def register_device(
+    client_id: uuid.UUID, body: ClientDeviceCreate, admin: Admin, session: SessionDep
+) -> ClientDeviceWithToken:
+    """Issue a device token for the client's SOS button; shown this once, stored hashed."""
+    client = await _client(session, client_id, admin.program_id)
+    token = new_token()
+    device = ClientDevice(
+        client_id=client.id,
+        program_id=client.program_id,
+        label=body.label,
+        token_hash=token_hash(token),
+    )
+    session.add(device)
+    await session.commit()
+    return ClientDeviceWithToken.model_validate(device, update={"token": token})
+
+
+@router.post("/{client_id}/devices/{device_id}/revoke")
+async def revoke_device(
+    client_id: uuid.UUID, device_id: uuid.UUID, admin: Admin, session: SessionDep
+) -> ClientDevicePublic:
+    """A revoked device's SOS presses are refused (401) and open nothing."""
+    client = await _client(session, client_id, admin.program_id)
+    device = await session.get(ClientDevice, device_id)
+    if device is None or device.client_id != client.id:
+        raise not_found("device")
+    device.revoked_at = device.revoked_at or datetime.now(UTC)
+    await session.commit()
+    return ClientDevicePublic.model_validate(device)

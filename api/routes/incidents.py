@@ -30,6 +30,7 @@ from domain.audit import AuditEntry
 from domain.decisions import (
     DECISION_ROLES,
     Actor,
+    ContactLost,
     ContactOnFile,
     Decision,
     DecisionRequest,
@@ -263,11 +264,19 @@ async def record_decision(
                 "resource_id: no such resource in the directory",
                 errors=[{"field": "resource_id", "message": "no such resource in the directory"}],
             )
-    if isinstance(decision, NotifyContacts):
+    client_channels = None
+    if isinstance(decision, NotifyContacts | ContactLost):
         view = await _current(temporal, session, incident_id, staff.program_id)
-        disclosure = await _disclosure_context(session, view.client_id)
+        if isinstance(decision, NotifyContacts):
+            disclosure = await _disclosure_context(session, view.client_id)
+        else:
+            client_channels = await _client_channels(session, view.client_id)
     request = DecisionRequest(
-        decision_id=uuid.uuid4(), actor=_actor(staff), decision=decision, disclosure=disclosure
+        decision_id=uuid.uuid4(),
+        actor=_actor(staff),
+        decision=decision,
+        disclosure=disclosure,
+        client_channels=client_channels,
     )
     handle = _handle(temporal, incident_id)
     try:
@@ -376,6 +385,15 @@ async def _current(
     if state.program_id != program_id:
         raise not_found("incident")
     return incident_view(state)
+
+
+async def _client_channels(session: SessionDep, client_id: uuid.UUID) -> tuple[Channel, ...]:
+    """How to reach the client themself when contact is lost: text, call, then email."""
+    client = await session.get(ClientRecord, client_id)
+    if client is None:
+        return ()
+    channels = [Channel.SMS, Channel.VOICE] if client.phone else []
+    return (*channels, *([Channel.EMAIL] if client.email else []))
 
 
 async def _disclosure_context(session: SessionDep, client_id: uuid.UUID) -> DisclosureContext:

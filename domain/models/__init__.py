@@ -1,7 +1,7 @@
 """Database tables (SQLModel) and the API shapes of each entity, one family per module."""
 
 from domain.models.audit import AuditEvent
-from domain.models.clients import Client, Consent, EmergencyContact
+from domain.models.clients import Client, ClientDevice, Consent, EmergencyContact
 from domain.models.incidents import DecisionRecord, Dispatch, FollowUpTask, Incident, Notification
 from domain.models.programs import Program, Staff
 from domain.models.resources import Resource
@@ -9,6 +9,7 @@ from domain.models.resources import Resource
 __all__ = [
     "AuditEvent",
     "Client",
+    "ClientDevice",
     "Consent",
     "DecisionRecord",
     "Dispatch",

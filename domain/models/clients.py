@@ -138,3 +138,35 @@ class ConsentPublic(ConsentBase):
 class ConsentList(BaseModel):
     data: list[ConsentPublic]
     count: int
+
+
+class ClientDevice(SQLModel, table=True):
+    """A client's app or session page, allowed to press the SOS button; its token is hashed."""
+
+    __tablename__ = "client_device"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True)
+    program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
+    label: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = timestamp()
+    revoked_at: datetime | None = timestamp(nullable=True)
+
+
+class ClientDeviceCreate(SQLModel):
+    label: str = Field(default="client app", min_length=1, max_length=100)
+
+
+class ClientDevicePublic(SQLModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ClientDeviceWithToken(ClientDevicePublic):
+    """Answered once, when the device is registered: only the token's hash is kept."""
+
+    token: str

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import enum_text, timestamp
-from domain.models.text import Slug
+from domain.models.text import Email, Phone, Slug
 from domain.vocabulary import Role
 
 
@@ -39,6 +39,9 @@ class StaffBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role = Field(sa_type=enum_text())
     on_call: bool = False
+    # Where pages reach them: a text to the phone, else an email; the console otherwise.
+    phone: Phone | None = Field(default=None, max_length=16)
+    email: Email | None = Field(default=None, max_length=254)
 
 
 class Staff(StaffBase, table=True):

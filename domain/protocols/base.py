@@ -58,6 +58,8 @@ class CrisisProtocol(BaseModel):
     dispatch_confirm_window: timedelta = timedelta(minutes=15)
     contact_ack_window: timedelta = timedelta(minutes=5)
     lost_contact_window: timedelta = timedelta(minutes=10)
+    # Presses of the SOS button this close together join one incident.
+    sos_join_window: timedelta = timedelta(minutes=15)
     # Risk at or above this makes a dispatch required.
     dispatch_required_at: RiskLevel = RiskLevel.IMMINENT
     # A failed de-escalation at or above this risk makes a dispatch required.

@@ -1,0 +1,233 @@
+"""Virtual-care emergencies: the client's SOS button, and the lost-connection protocol.
+
+Pages and messages are counted where they arrive: a local Twilio-compatible API and aiosmtpd.
+Windows run on the time-skipping server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import Client, Incident, Staff
+from domain.protocols import protocol_for
+from domain.vocabulary import CrisisType, Role
+from infra.db import transaction
+from tests.conftest import DemoProgram, Stack, eventually, running_stack
+from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
+from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.workflows.test_protocol_walks import decide, open_incident
+
+LOST_WINDOW = protocol_for(CrisisType.SUICIDAL_IDEATION).lost_contact_window
+CLINICIAN_PHONE = "+15035550177"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def care_stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,  # noqa: F811
+    program: DemoProgram,
+) -> AsyncIterator[Stack]:
+    async with transaction(sessions) as session:
+        clinician = await session.get(Staff, program.staff[Role.CLINICIAN].id)
+        assert clinician is not None
+        clinician.on_call, clinician.phone = True, CLINICIAN_PHONE
+        client = await session.get(Client, program.client.id)
+        assert client is not None
+        client.email = "ana@example.org"
+    async with running_stack(
+        ts_env,
+        database_url,
+        sessions,
+        tmp_path,
+        **smtp_sink.settings_fields(),
+        **fake_twilio.settings_fields(),
+        public_url="http://crisisdesk.test",
+    ) as stack:
+        yield stack
+
+
+async def device_token(stack: Stack, program: DemoProgram) -> tuple[str, str]:
+    response = await stack.http.post(
+        f"/v1/clients/{program.client.id}/devices",
+        json={"label": "Ana's phone"},
+        headers=program.auth(Role.ADMIN),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"]), str(response.json()["id"])
+
+
+def pages_to_clinician(fake: FakeTwilio) -> list[Any]:
+    return [m for m in fake.messages if m.form["To"] == CLINICIAN_PHONE]
+
+
+async def test_sos_opens_an_incident_and_pages_the_on_call_clinician(
+    care_stack: Stack,
+    program: DemoProgram,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    stack = care_stack
+    token, _ = await device_token(stack, program)
+    await fake_twilio.down()  # the pager's provider is down: the client is answered anyway
+    pressed = await stack.http.post(
+        "/v1/sos",
+        json={"lat": 45.5079, "lon": -122.6908},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert pressed.status_code == 201, pressed.text
+    answer = pressed.json()
+    assert answer["joined"] is False
+    assert [n["phone"] for n in answer["crisis_numbers"]][:2] == ["911", "988"]
+    assert "911" in answer["message"]
+    assert pages_to_clinician(fake_twilio) == []  # answered before any page could go out
+
+    await fake_twilio.up()
+
+    async def paged() -> bool:
+        return len(pages_to_clinician(fake_twilio)) >= 1
+
+    await eventually(paged, "the page at the on-call clinician's phone", tries=1500)
+    assert answer["incident_id"] in pages_to_clinician(fake_twilio)[0].form["Body"]
+
+    again = await stack.http.post("/v1/sos", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 201
+    assert again.json()["incident_id"] == answer["incident_id"]
+    assert again.json()["joined"] is True
+    detail = await stack.http.get(
+        f"/v1/incidents/{answer['incident_id']}", headers=program.auth(Role.CLINICIAN)
+    )
+    assert detail.json()["owner"] == str(program.staff[Role.CLINICIAN].id)
+    assert detail.json()["crisis_type"] == "other"
+    assert detail.json()["location"]["lat"] == 45.5079
+    async with sessions() as session:
+        assert len((await session.exec(select(Incident))).all()) <= 1
+
+
+async def test_a_revoked_or_unknown_device_opens_nothing(
+    care_stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    stack = care_stack
+    token, device_id = await device_token(stack, program)
+    revoked = await stack.http.post(
+        f"/v1/clients/{program.client.id}/devices/{device_id}/revoke",
+        headers=program.auth(Role.ADMIN),
+    )
+    assert revoked.status_code == 200
+    for bearer in (token, "cdk_not-a-device"):
+        response = await stack.http.post("/v1/sos", headers={"Authorization": f"Bearer {bearer}"})
+        assert response.status_code == 401
+    staff_token = await stack.http.post("/v1/sos", headers=program.auth(Role.CLINICIAN))
+    assert staff_token.status_code == 401
+    async with sessions() as session:
+        assert (await session.exec(select(Incident))).all() == []
+
+
+async def lost_contact(stack: Stack, program: DemoProgram, risk: str) -> dict[str, Any]:
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {
+            "kind": "assessment",
+            "instrument": "clinical_judgement",
+            "risk_override": risk,
+            "justification": "Judged on the call before it dropped",
+        },
+    )
+    state = await decide(
+        stack, program, incident["id"], {"kind": "contact_lost", "channel": "video"}
+    )
+    assert state["ladders"][0]["purpose"] == "lost_contact"
+    assert "contact_lost" in [t["name"] for t in state["pending_timers"]]
+    return incident
+
+
+async def detail_of(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
+    response = await stack.http.get(
+        f"/v1/incidents/{incident_id}", headers=program.auth(Role.SUPERVISOR)
+    )
+    return dict(response.json())
+
+
+async def test_silent_client_at_high_risk_requires_a_welfare_check(
+    care_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    stack = care_stack
+    incident = await lost_contact(stack, program, "high")
+
+    async def texted() -> bool:
+        return any(m.form["To"] == "+15035550100" for m in fake_twilio.messages)
+
+    await eventually(texted, "the text to the client themself")
+    await ts_env.sleep(LOST_WINDOW + timedelta(seconds=5))
+
+    async def escalated() -> dict[str, Any] | None:
+        state = await detail_of(stack, program, incident["id"])
+        return state if state["required_steps"] == ["dispatch"] else None
+
+    state = await eventually(escalated, "the welfare check required")
+    reasons = [p["reason"] for p in state["pages"]]
+    assert "contact with the client is lost and they have not been reached" in reasons
+    assert len(fake_twilio.calls) == 1  # the ladder went on to call the client
+    assert len(smtp_sink.messages) == 1  # and to email them
+
+
+async def test_the_client_acknowledging_ends_the_lost_contact_protocol(
+    care_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = care_stack
+    incident = await lost_contact(stack, program, "high")
+
+    async def texted() -> list[Any] | None:
+        found = [m for m in fake_twilio.messages if m.form["To"] == "+15035550100"]
+        return found or None
+
+    text = (await eventually(texted, "the text to the client"))[0]
+    link = next(w for w in text.form["Body"].split() if "/v1/acks/" in w)
+    assert (await stack.http.get(link.removeprefix("http://crisisdesk.test"))).status_code == 200
+    await ts_env.sleep(LOST_WINDOW * 3)
+    state = await detail_of(stack, program, incident["id"])
+    assert state["required_steps"] == []
+    assert [p for p in state["pages"] if "lost" in p["reason"]] == []
+    assert "contact_lost" not in [t["name"] for t in state["pending_timers"]]
+
+
+async def test_contact_restored_stops_the_ladder_and_the_timer(
+    care_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    stack = care_stack
+    incident = await lost_contact(stack, program, "imminent")
+    restored = await decide(
+        stack, program, incident["id"], {"kind": "contact_restored", "how": "She called back"}
+    )
+    assert "contact_lost" not in [t["name"] for t in restored["pending_timers"]]
+    await ts_env.sleep(LOST_WINDOW * 3)
+    state = await detail_of(stack, program, incident["id"])
+    assert state["ladders"][0]["status"] == "stopped"
+    assert fake_twilio.calls == []
+    assert smtp_sink.messages == []

@@ -155,7 +155,9 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str
                 staff, token = await create_staff(
                     session,
                     program_id=program.id,
-                    data=StaffCreate(name=name, role=role, on_call=role is Role.SUPERVISOR),
+                    data=StaffCreate(
+                        name=name, role=role, on_call=role in (Role.SUPERVISOR, Role.CLINICIAN)
+                    ),
                 )
             else:
                 token = new_token()

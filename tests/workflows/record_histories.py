@@ -18,14 +18,24 @@ from pydantic import TypeAdapter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from domain.decisions import Actor, Decision, DecisionRequest
+from domain.decisions import (
+    Actor,
+    ContactOnFile,
+    Decision,
+    DecisionRequest,
+    DisclosureContext,
+)
+from domain.disclosure import ContactFacts
 from domain.incident import IncidentOpening, IncidentState, workflow_id_for
+from domain.models import Client as ClientRecord
+from domain.models.clients import EmergencyContactCreate
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, Role
+from domain.vocabulary import Channel, ContactKind, CrisisType, Role
 from infra.binaries import temporal_test_server
 from infra.codec import Keyring
-from infra.db import make_async_engine, session_factory
+from infra.db import make_async_engine, session_factory, transaction
 from infra.migrate import upgrade_database
+from infra.records import add_contact
 from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
 from tests.conftest import DemoProgram, make_program
@@ -54,6 +64,7 @@ async def _scenario(
     task_queue: str,
     crisis_type: CrisisType,
     steps: list[tuple[Role, dict[str, Any] | timedelta]],
+    context: dict[str, Any],
 ) -> str:
     incident_id = uuid.uuid4()
     clinician = program.staff[Role.CLINICIAN]
@@ -85,6 +96,12 @@ async def _scenario(
                 decision_id=uuid.uuid4(),
                 actor=Actor(staff_id=str(staff.id), role=role, program_id=program.program.id),
                 decision=decision,
+                disclosure=context.get("disclosure")
+                if decision.kind == "notify_contacts"
+                else None,
+                client_channels=(
+                    context.get("client_channels") if decision.kind == "contact_lost" else None
+                ),
             ),
             result_type=IncidentState,
         )
@@ -114,6 +131,36 @@ async def record() -> None:
             data_converter=data_converter_for(keyring),
         )
         close = (Role.SUPERVISOR, {"kind": "close", "reason": "Stable, follow-up booked"})
+        async with transaction(sessions) as session:
+            client_row = await session.get(ClientRecord, program.client.id)
+            assert client_row is not None
+            sister = await add_contact(
+                session,
+                client=client_row,
+                data=EmergencyContactCreate(
+                    name="Lia Ruiz",
+                    relationship="sister",
+                    kind=ContactKind.PERSONAL,
+                    phone="+15035550101",
+                    channels=[Channel.SMS],
+                ),
+            )
+        context: dict[str, Any] = {
+            "client_channels": (Channel.SMS, Channel.EMAIL),
+            "disclosure": DisclosureContext(
+                contacts=[
+                    ContactOnFile(
+                        facts=ContactFacts(
+                            contact_id=sister.id, kind=ContactKind.PERSONAL, name="Lia Ruiz"
+                        ),
+                        channels=(Channel.SMS,),
+                        priority=1,
+                    )
+                ],
+                consents=[],
+            ),
+            "sister": str(sister.id),
+        }
         scenarios = {
             "suicidal_paged_then_closed": (
                 CrisisType.SUICIDAL_IDEATION,
@@ -136,6 +183,35 @@ async def record() -> None:
                     close,
                 ],
             ),
+            "psychosis_911_unconfirmed_paged_v2": (
+                CrisisType.PSYCHOSIS,
+                [
+                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.PSYCHOSIS]}),
+                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
+                    (Role.CLINICIAN, timedelta(minutes=16)),
+                    (Role.CLINICIAN, disposition(with_safety_plan=False)),
+                    close,
+                ],
+            ),
+            "suicidal_lost_contact_and_family_ladder_v2": (
+                CrisisType.SUICIDAL_IDEATION,
+                [
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
+                    (Role.CLINICIAN, {"kind": "contact_lost", "channel": "video"}),
+                    (Role.CLINICIAN, timedelta(minutes=11)),
+                    (Role.CLINICIAN, {"kind": "contact_restored", "how": "She called back"}),
+                    (
+                        Role.CLINICIAN,
+                        {
+                            "kind": "notify_contacts",
+                            "contact_ids": [context["sister"]],
+                            "basis": "serious_imminent_threat",
+                        },
+                    ),
+                    (Role.CLINICIAN, timedelta(minutes=20)),
+                    close,
+                ],
+            ),
             "panic_cancelled": (
                 CrisisType.PANIC,
                 [(Role.CLINICIAN, {"kind": "cancel", "reason": "entered in error"})],
@@ -151,8 +227,13 @@ async def record() -> None:
             )
             async with build_worker(client, settings=settings, sessions=sessions):
                 for name, (crisis_type, steps) in scenarios.items():
-                    recorded = await _scenario(client, env, program, task_queue, crisis_type, steps)
-                    (HISTORIES / f"{name}.json").write_text(recorded)
+                    target = HISTORIES / f"{name}.json"
+                    if target.exists():  # a recorded history is evidence; never overwrite it
+                        continue
+                    recorded = await _scenario(
+                        client, env, program, task_queue, crisis_type, steps, context
+                    )
+                    target.write_text(recorded)
                     print(f"recorded {name}")
         finally:
             await env.shutdown()

@@ -37,6 +37,7 @@ from domain.decisions import (
 )
 from domain.disclosure import DisclosurePlan, Part2Documentation, plan_disclosure
 from domain.dispatch import CLINICIAN_CALLED_SERVICES, NEEDS_RESOURCE, DispatchOrder
+from domain.followup import FollowUpPlan
 from domain.notification import (
     Acknowledgement,
     LadderPlan,
@@ -58,6 +59,8 @@ from domain.vocabulary import (
     Role,
     Stage,
 )
+
+_UNDER_WAY = (DispatchStatus.REQUESTED, DispatchStatus.EN_ROUTE, DispatchStatus.ARRIVED)
 
 _STAGE_ORDER = [
     Stage.OPEN,
@@ -161,6 +164,7 @@ class Effects(BaseModel):
     ladders: list[LadderPlan] = Field(default_factory=list)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
     dispatches: list[DispatchOrder] = Field(default_factory=list)
+    followup: FollowUpPlan | None = None
     stop_ladders: list[UUID] = Field(default_factory=list)
 
 
@@ -225,6 +229,10 @@ class IncidentState(BaseModel):
     callback_events: list[str] = Field(default_factory=list)
     # Incidents opened before dispatch packets and confirmations existed replay without them.
     dispatch_tracking: bool = False
+    # Likewise for follow-up tasks started on disposition.
+    followup_tracking: bool = False
+    safety_plan: dict[str, Any] | None = None
+    followup_started: bool = False
     disposition: str | None = None
     dispatches: list[DispatchState] = Field(default_factory=list)
     decisions: list[DecisionEntry] = Field(default_factory=list)
@@ -246,7 +254,13 @@ class IncidentState(BaseModel):
 
     @property
     def has_active_dispatch(self) -> bool:
-        return any(d.status is not DispatchStatus.CANCELLED for d in self.dispatches)
+        """A dispatch answers the requirement if it is under way, or was sent since."""
+        since = self.dispatch_required_since
+        return any(
+            d.status in _UNDER_WAY or (since is not None and d.requested_at >= since)
+            for d in self.dispatches
+            if d.status is not DispatchStatus.CANCELLED
+        )
 
     def alarm(self, name: AlarmName, key: str = "") -> Alarm | None:
         return next((a for a in self.alarms if a.name is name and a.key == key), None)
@@ -487,8 +501,22 @@ def apply_decision(
             detail = {"dispatch_id": str(decision.dispatch_id), "status": decision.status}
         case Disposition():
             s.disposition = decision.outcome
+            if decision.safety_plan is not None:
+                s.safety_plan = decision.safety_plan.model_dump()
             detail = {"outcome": decision.outcome, "safety_plan": decision.safety_plan is not None}
             _advance(s, Stage.STABILIZED)
+            if s.followup_tracking and protocol.followup_schedule and not s.followup_started:
+                effects.followup = FollowUpPlan(
+                    incident_id=s.incident_id,
+                    program_id=s.program_id,
+                    client_id=s.client_id,
+                    owner_id=s.owner_id,
+                    risk_level=s.risk_level,
+                    schedule=list(protocol.followup_schedule),
+                    grace=protocol.followup_grace,
+                    safety_plan=s.safety_plan,
+                    starts_at=now,
+                )
         case ContactLost():
             s.contact_lost = True
             s.contact_lost_since = now
@@ -560,6 +588,70 @@ def record_acknowledgement(
     s.updated_at = now
     s.revision += 1
     return settle(s, protocol, now), ladder
+
+
+def followup_started(state: IncidentState, now: datetime) -> IncidentState:
+    s = state.model_copy(deep=True)
+    s.followup_started = True
+    _advance(s, Stage.FOLLOW_UP)
+    s.allowed_decisions = []  # recomputed by settle
+    s.updated_at = now
+    s.revision += 1
+    return s
+
+
+def followup_needs_care(
+    state: IncidentState, protocol: CrisisProtocol, now: datetime
+) -> tuple[IncidentState, PageOrder]:
+    """A follow-up reached the client and they need care: clinical work reopens, the owner is
+    paged."""
+    s = state.model_copy(deep=True)
+    if not s.stage.is_final:
+        s.stage = Stage.ASSESSING
+    s.updated_at = now
+    s.revision += 1
+    page = PageOrder(
+        page_id=f"followup-needs-care-{s.revision}",
+        reason="a follow-up found the client needs care again; clinical work is reopened",
+        target=PageTarget.STAFF,
+        staff_id=s.owner_id,
+        ordered_at=now,
+    )
+    return settle(s, protocol, now), page
+
+
+def followup_welfare_check(
+    state: IncidentState, protocol: CrisisProtocol, now: datetime
+) -> tuple[IncidentState, PageOrder]:
+    """Follow-ups went unanswered in a row: a welfare check (a dispatch) is required."""
+    s = state.model_copy(deep=True)
+    s.welfare_check_required = True
+    s.dispatch_required_since = None  # a new requirement, with its own clock
+    _require_dispatch(s, now)
+    s.updated_at = now
+    s.revision += 1
+    page = PageOrder(
+        page_id=f"followup-welfare-check-{s.revision}",
+        reason="follow-ups went unanswered; a welfare check is required",
+        target=PageTarget.ON_CALL_SUPERVISOR,
+        ordered_at=now,
+    )
+    return settle(s, protocol, now), page
+
+
+def close_after_followup(
+    state: IncidentState, protocol: CrisisProtocol, now: datetime
+) -> IncidentState | None:
+    """Every follow-up task is settled: the incident closes itself, unless clinical work was
+    reopened (then a person closes it)."""
+    if state.stage is not Stage.FOLLOW_UP:
+        return None
+    s = state.model_copy(deep=True)
+    s.stage = Stage.CLOSED
+    s.ended_at = now
+    s.updated_at = now
+    s.revision += 1
+    return settle(s, protocol, now)
 
 
 def record_sos_press(

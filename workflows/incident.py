@@ -8,6 +8,7 @@ The run loop projects each revision to the case file, sounds the protocol's alar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import DecisionRequest
     from domain.dispatch import DispatchOrder, DispatchSent
     from domain.effects import IncidentProjection, PageRequest, PageResult
+    from domain.followup import (
+        CancelFollowUp,
+        FollowUpNeedsCare,
+        FollowUpPlan,
+        FollowUpResult,
+        FollowUpWelfareCheck,
+        followup_workflow_id,
+    )
     from domain.incident import (
         DecisionEntry,
         IncidentOpening,
@@ -31,6 +40,10 @@ with workflow.unsafe.imports_passed_through():
         PageTarget,
         SosPress,
         apply_decision,
+        close_after_followup,
+        followup_needs_care,
+        followup_started,
+        followup_welfare_check,
         next_alarm_in,
         open_incident,
         record_acknowledgement,
@@ -56,6 +69,7 @@ PAGE_TIMEOUT = timedelta(seconds=60)
 CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 DISPATCH_TRACKING_PATCH = "dispatch-packets-and-confirmations"
+FOLLOWUP_PATCH = "followup-child-on-disposition"
 DISPATCH_TIMEOUT = timedelta(seconds=30)
 DISPATCH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
@@ -90,17 +104,21 @@ class IncidentWorkflow:
         self._running_ladders: dict[UUID, ChildWorkflowHandle[Any, LadderResult]] = {}
         self._stop_ladders: list[UUID] = []
         self._dispatches_to_send: list[DispatchOrder] = []
+        self._followup_to_start: FollowUpPlan | None = None
+        self._followup: ChildWorkflowHandle[Any, FollowUpResult] | None = None
         self._projected_revision = -1
 
     @workflow.run
     async def run(self, opening: IncidentOpening) -> IncidentState:
         # Versioning: histories recorded before dispatch tracking replay without it.
         self._state.dispatch_tracking = workflow.patched(DISPATCH_TRACKING_PATCH)
+        self._state.followup_tracking = workflow.patched(FOLLOWUP_PATCH)
         self._publish_search_attributes()
         while True:
             await self._send_pages()
             await self._send_dispatches()
             await self._run_ladders()
+            await self._run_followup()
             await self._project()
             if self._state.stage.is_final:
                 break
@@ -122,6 +140,34 @@ class IncidentWorkflow:
     @workflow.query
     def current(self) -> IncidentState:
         return self._state
+
+    @workflow.signal
+    def followup_needs_care(self, news: FollowUpNeedsCare) -> None:
+        """The follow-up child reached the client, who needs care again."""
+        self._state, page = followup_needs_care(self._state, self._protocol, workflow.now())
+        self._pages.append(page)
+        self._audit_system("followup.needs_care", {"task_id": str(news.task_id)})
+
+    @workflow.signal
+    def followup_welfare_check(self, news: FollowUpWelfareCheck) -> None:
+        """Follow-ups went unanswered in a row: a welfare check is required."""
+        self._state, page = followup_welfare_check(self._state, self._protocol, workflow.now())
+        self._pages.append(page)
+        self._audit_system("followup.welfare_check", {"task_ids": [str(t) for t in news.task_ids]})
+
+    def _audit_system(self, action: str, detail: dict[str, Any]) -> None:
+        self._audit.append(
+            AuditEntry(
+                event_key=f"{self._state.incident_id}:{action}:{self._state.revision}",
+                program_id=self._state.program_id,
+                action=action,
+                actor_id="system",
+                actor_role="system",
+                at=workflow.now(),
+                incident_id=self._state.incident_id,
+                detail=detail,
+            )
+        )
 
     @workflow.signal
     def sos_pressed(self, press: SosPress) -> None:
@@ -307,6 +353,7 @@ class IncidentWorkflow:
         self._ladders_to_start.extend(effects.ladders)
         self._acks_to_forward.extend(effects.acknowledgements)
         self._dispatches_to_send.extend(effects.dispatches)
+        self._followup_to_start = effects.followup or self._followup_to_start
         self._stop_ladders.extend(effects.stop_ladders)
         self._publish_search_attributes()
         return self._state
@@ -316,6 +363,7 @@ class IncidentWorkflow:
     def _has_work(self) -> bool:
         return (
             bool(self._pages)
+            or self._followup_to_start is not None
             or bool(self._dispatches_to_send)
             or bool(self._ladders_to_start)
             or bool(self._acks_to_forward)
@@ -364,6 +412,48 @@ class IncidentWorkflow:
             )
             self._state.revision += 1
             self._state = settle(self._state, self._protocol, workflow.now())
+
+    async def _run_followup(self) -> None:
+        if self._followup_to_start is not None:
+            plan, self._followup_to_start = self._followup_to_start, None
+            self._followup = await workflow.start_child_workflow(
+                "FollowUpWorkflow",
+                plan,
+                id=followup_workflow_id(plan.incident_id),
+                result_type=FollowUpResult,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            )
+            self._state = followup_started(self._state, workflow.now())
+            self._state = settle(self._state, self._protocol, workflow.now())
+            asyncio.create_task(self._await_followup(self._followup))  # noqa: RUF006
+        if self._followup is not None and self._state.stage.is_final:
+            following, self._followup = self._followup, None
+            with contextlib.suppress(ApplicationError):  # it may have finished meanwhile
+                await following.signal(
+                    "cancel_all", CancelFollowUp(reason=f"incident {self._state.stage}")
+                )
+
+    async def _await_followup(self, handle: ChildWorkflowHandle[Any, FollowUpResult]) -> None:
+        try:
+            result = await handle
+        except ChildWorkflowError:
+            self._pages.append(
+                PageOrder(
+                    page_id="followup-failed",
+                    reason="follow-up scheduling failed; arrange the check-ins by hand",
+                    target=PageTarget.ON_CALL_SUPERVISOR,
+                    ordered_at=workflow.now(),
+                )
+            )
+            return
+        if result.cancelled_reason is not None:
+            return
+        closed = close_after_followup(self._state, self._protocol, workflow.now())
+        if closed is not None:
+            self._state = closed
+            self._followup = None
+            self._audit_system("incident.closed", {"reason": "every follow-up task settled"})
+            self._publish_search_attributes()
 
     async def _send_dispatches(self) -> None:
         while self._dispatches_to_send:

@@ -30,7 +30,8 @@ DEFAULT_STAGE_DECISIONS: dict[Stage, frozenset[DecisionKind]] = {
     Stage.DEESCALATING: ALWAYS | CLINICAL_WORK | {K.DISPOSITION},
     Stage.RESPONDING: ALWAYS | CLINICAL_WORK | {K.DISPATCH_UPDATE, K.DISPOSITION},
     Stage.STABILIZED: ALWAYS | {K.DISPATCH_UPDATE, K.CONTACT_REACHED},
-    Stage.FOLLOW_UP: ALWAYS,
+    # A welfare check after repeated unanswered follow-ups is a dispatch from this stage.
+    Stage.FOLLOW_UP: ALWAYS | {K.DISPATCH, K.DISPATCH_UPDATE},
     Stage.CLOSED: frozenset(),
     Stage.CANCELLED: frozenset(),
 }

@@ -37,7 +37,9 @@ def upgrade() -> None:
     with op.batch_alter_table("client_device", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_client_device_client_id"), ["client_id"])
         batch_op.create_index(batch_op.f("ix_client_device_program_id"), ["program_id"])
-        batch_op.create_index(batch_op.f("ix_client_device_token_hash"), ["token_hash"], unique=True)
+        batch_op.create_index(
+            batch_op.f("ix_client_device_token_hash"), ["token_hash"], unique=True
+        )
 
 
 def downgrade() -> None:

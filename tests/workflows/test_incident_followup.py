@@ -88,8 +88,7 @@ async def test_reached_needs_care_reopens_clinical_work_and_pages_the_owner(
             f"/v1/incidents/{incident['id']}", headers=program.auth(Role.SUPERVISOR)
         )
         return any(
-            owner in p["recipients"] and "reopened" in p["reason"]
-            for p in response.json()["pages"]
+            owner in p["recipients"] and "reopened" in p["reason"] for p in response.json()["pages"]
         )
 
     await eventually(owner_paged, "the owner paged")

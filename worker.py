@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from activities.casefile import CasefileActivities
 from activities.channels import (
+    ConsoleChannel,
     DeliveryChannel,
     WebhookChannel,
     channels_from_settings,
@@ -36,9 +37,15 @@ def build_worker(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     channels: dict[Channel, DeliveryChannel] | None = None,
+    console_fallback: bool = False,
 ) -> Worker:
-    """A worker on the settings' task queue; tests pass channels that point at local fakes."""
+    """A worker on the settings' task queue; tests pass channels that point at local fakes.
+    The embedded stack asks for `console_fallback`: a contact channel without settings is
+    delivered to the console instead of being skipped."""
     channels = channels if channels is not None else channels_from_settings(settings)
+    if console_fallback:
+        for missing in {Channel.SMS, Channel.VOICE, Channel.EMAIL} - set(channels):
+            channels[missing] = ConsoleChannel()
     keyring = keyring_for(settings)
     casefile = CasefileActivities(sessions)
     followup = FollowUpActivities(sessions)

@@ -36,7 +36,7 @@ class Runtime:
         while self.temporal is None:
             try:
                 self.temporal = await connect_temporal(self.settings)
-                log.info("temporal.connected", temporal_address=self.settings.temporal_address)
+                log.info("temporal.connected", temporal=self.settings.temporal_address)
             except Exception as error:  # any failure to connect means: try again
                 log.warning("temporal.unreachable", error_type=type(error).__name__)
                 await asyncio.sleep(delay)

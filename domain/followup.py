@@ -338,7 +338,7 @@ def due_alarms(
     for task in tasks:
         changes: dict[str, Any] = {}
         for at, kind in _alarm_moments(task, grace):
-            if at > now or kind is AlarmKind.REMINDER:
+            if at > now:
                 continue
             changes["reminded_at" if kind is AlarmKind.REMINDER else "escalated_at"] = now
             alarms.append(

@@ -216,7 +216,9 @@ def worker() -> None:
     asyncio.run(_run_worker(settings, asyncio.Event()))
 
 
-async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def _run_worker(
+    settings: Settings, stop: asyncio.Event, *, console_fallback: bool = False
+) -> None:
     import structlog
 
     from infra.temporal import connect_temporal, ensure_search_attributes
@@ -225,7 +227,9 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine, sessions = _sessions(settings)
     client = await connect_temporal(settings)
     await ensure_search_attributes(client)
-    built = build_worker(client, settings=settings, sessions=sessions)
+    built = build_worker(
+        client, settings=settings, sessions=sessions, console_fallback=console_fallback
+    )
     structlog.get_logger("crisisdesk.worker").info("worker.started", task_queue=settings.task_queue)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -267,7 +271,7 @@ async def _dev(settings: Settings) -> None:
         await wait_for_temporal(settings)
         await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
         tokens = await _seed(settings)
-        worker_task = asyncio.create_task(_run_worker(settings, stop))
+        worker_task = asyncio.create_task(_run_worker(settings, stop, console_fallback=True))
         api_task = asyncio.create_task(serve_api(settings, stop))
         base = f"http://{settings.api_host}:{settings.api_port}"
         typer.echo("")

@@ -183,7 +183,7 @@ async def program(sessions: async_sessionmaker[AsyncSession]) -> DemoProgram:
     return await make_program(sessions)
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, tries: int = 250) -> T:
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str, tries: int = 1000) -> T:
     """Poll a projection the worker writes asynchronously until `check` answers something."""
     for _ in range(tries):
         found = await check()

@@ -77,13 +77,20 @@ class FollowUpWorkflow:
 
     @workflow.run
     async def run(self, plan: FollowUpPlan) -> FollowUpResult:
-        while True:
+        try:
+            while True:
+                await self._project()
+                await self._send_pages()
+                await self._tell_parent()
+                if self._all_settled():
+                    break
+                await self._wait_for_work_or_alarm()
+        except asyncio.CancelledError:
+            # Cancelled without `cancel_all` (the incident ended abruptly): no task may stay
+            # open in the queue with nobody behind it.
+            self._cancel_open(CancelFollowUp(reason="the follow-up workflow was cancelled"))
             await self._project()
-            await self._send_pages()
-            await self._tell_parent()
-            if self._all_settled():
-                break
-            await self._wait_for_work_or_alarm()
+            raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._project()
         await self._tell_parent()
@@ -102,13 +109,7 @@ class FollowUpWorkflow:
     @workflow.signal
     def cancel_all(self, request: CancelFollowUp) -> None:
         """The incident was closed: every open task is cancelled and the workflow ends."""
-        now = workflow.now()
-        for task in self._ordered():
-            if not task.is_settled:
-                self._store(
-                    cancel(task, now), actor_id=request.actor_id, actor_role=request.actor_role
-                )
-        self._cancelled_reason = request.reason
+        self._cancel_open(request)
 
     # --- Updates: the validator refuses (nothing in history), the handler applies ------------
 
@@ -145,6 +146,15 @@ class FollowUpWorkflow:
             )
 
     # --- state -----------------------------------------------------------------------------
+
+    def _cancel_open(self, request: CancelFollowUp) -> None:
+        now = workflow.now()
+        for task in self._ordered():
+            if not task.is_settled:
+                self._store(
+                    cancel(task, now), actor_id=request.actor_id, actor_role=request.actor_role
+                )
+        self._cancelled_reason = request.reason
 
     def _ordered(self) -> list[TaskState]:
         return sorted(self._tasks.values(), key=lambda t: t.sequence)
@@ -231,13 +241,14 @@ class FollowUpWorkflow:
     # --- effects ---------------------------------------------------------------------------
 
     async def _project(self) -> None:
+        """Write the changed tasks; what changes meanwhile, or is not written because the
+        workflow was cancelled mid-write, stays queued for the next round."""
         async with self._projecting:
             while self._unprojected:
                 changed = sorted(
                     (self._tasks[i] for i in self._unprojected), key=lambda t: t.sequence
                 )
-                self._unprojected = set()
-                audit, self._audit = self._audit, []
+                audit = list(self._audit)
                 await workflow.execute_activity(
                     "record_followup_tasks",
                     TaskProjection(
@@ -251,6 +262,10 @@ class FollowUpWorkflow:
                     start_to_close_timeout=PROJECTION_TIMEOUT,
                     retry_policy=PROJECTION_RETRY,
                 )
+                del self._audit[: len(audit)]
+                for task in changed:
+                    if self._tasks[task.task_id] is task:
+                        self._unprojected.discard(task.task_id)
 
     async def _send_pages(self) -> None:
         while self._pages:

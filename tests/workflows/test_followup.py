@@ -10,12 +10,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import workflow
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -414,6 +416,26 @@ async def test_cancel_all_cancels_the_open_tasks_and_ends(
     assert [r.status for r in rows] == ["completed"] + 3 * ["cancelled"]
     ended = await work(stack, program, task_id_for(plan.incident_id, 2), "claim")
     assert (ended["http_status"], ended["code"]) == (409, "task_settled")
+
+
+async def test_a_cancelled_workflow_leaves_no_open_task_in_the_queue(
+    stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    await claim_and_complete(
+        stack, program, task_id_for(plan.incident_id, 1), FollowUpOutcome.REACHED_SAFE
+    )
+
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+
+    assert isinstance(failure.value.cause, CancelledError)
+    rows = await task_rows(sessions, plan.incident_id)
+    assert [r.status for r in rows] == ["completed"] + 3 * ["cancelled"]
 
 
 # --- the incident hears what needs clinical work --------------------------------------------

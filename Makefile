@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint install clean
+.PHONY: bench
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	scripts/ensure-postgres
 	$(PY) -m pytest
+
+## bench: engine baseline and CrisisDesk's figures on a stack of its own (bench/run.py)
+bench: $(INSTALLED)
+	$(PY) -m bench.run
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -42,6 +42,11 @@ class IncidentView(BaseModel):
     summary: str
     location: Location | None
     required_steps: list[DecisionKind]
+    origin: str
+    sos_presses: int
+    contact_lost: bool
+    contact_lost_since: datetime | None
+    welfare_check_required: bool
     allowed_decisions: list[DecisionKind]
     pending_timers: list[PendingTimer]
     assessments: list[dict[str, Any]]
@@ -73,6 +78,11 @@ def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
         summary=state.summary,
         location=state.location,
         required_steps=state.required_steps,
+        origin=state.origin,
+        sos_presses=state.sos_presses,
+        contact_lost=state.contact_lost,
+        contact_lost_since=state.contact_lost_since,
+        welfare_check_required=state.welfare_check_required,
         allowed_decisions=state.allowed_decisions,
         pending_timers=[
             PendingTimer(name=a.name, due_at=a.due_at, pages_sent=a.pages_sent)

@@ -111,6 +111,8 @@ async def test_sos_opens_an_incident_and_pages_the_on_call_clinician(
     )
     assert detail.json()["owner"] == str(program.staff[Role.CLINICIAN].id)
     assert detail.json()["crisis_type"] == "other"
+    assert detail.json()["origin"] == "sos"
+    assert detail.json()["sos_presses"] == 2
     assert detail.json()["location"]["lat"] == 45.5079
     async with sessions() as session:
         assert len((await session.exec(select(Incident))).all()) <= 1
@@ -152,6 +154,8 @@ async def lost_contact(stack: Stack, program: DemoProgram, risk: str) -> dict[st
         stack, program, incident["id"], {"kind": "contact_lost", "channel": "video"}
     )
     assert state["ladders"][0]["purpose"] == "lost_contact"
+    assert state["contact_lost"] is True
+    assert state["contact_lost_since"] is not None
     assert "contact_lost" in [t["name"] for t in state["pending_timers"]]
     return incident
 
@@ -184,6 +188,7 @@ async def test_silent_client_at_high_risk_requires_a_welfare_check(
         return state if state["required_steps"] == ["dispatch"] else None
 
     state = await eventually(escalated, "the welfare check required")
+    assert state["welfare_check_required"] is True
     reasons = [p["reason"] for p in state["pages"]]
     assert "contact with the client is lost and they have not been reached" in reasons
     assert len(fake_twilio.calls) == 1  # the ladder went on to call the client

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from domain.vocabulary import DecisionKind
@@ -83,6 +85,24 @@ def _field_error(error: Any) -> dict[str, str]:
     if named and error["type"] == "value_error":
         return {"field": named.group(1), "message": named.group(2)}
     return {"field": location or "body", "message": message}
+
+
+def refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
+    """A workflow validator's refusal (ApplicationError `DecisionRefused`) as a problem."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "DecisionRefused" and cause.details:
+        why = dict(cause.details[0])
+        status_code = int(why.pop("status", 409))
+        detail = str(why.pop("detail", cause.message))
+        title = {403: "Forbidden", 404: "Not found", 422: "Unprocessable content"}.get(
+            status_code, "Conflict"
+        )
+        if status_code == 422 and why.get("field"):
+            why["errors"] = [{"field": why["field"], "message": detail}]
+        return Problem(
+            status_code, title, detail, **{k: v for k, v in why.items() if v is not None}
+        )
+    return Problem(409, "Conflict", "the workflow refused the decision")
 
 
 def install_problem_handlers(app: FastAPI) -> None:

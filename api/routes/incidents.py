@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Clinical, CurrentStaff, RuntimeDep, SessionDep, Supervisor, TemporalDep
@@ -25,7 +25,7 @@ from api.incident_views import (
     TimelineEvent,
     incident_view,
 )
-from api.problems import Problem, not_found
+from api.problems import Problem, not_found, refusal_problem
 from domain.audit import AuditEntry
 from domain.decisions import (
     DECISION_ROLES,
@@ -284,7 +284,7 @@ async def record_decision(
             str(kind), request, result_type=IncidentState, rpc_timeout=UPDATE_TIMEOUT
         )
     except WorkflowUpdateFailedError as error:
-        raise _refusal_problem(error) from None
+        raise refusal_problem(error) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             raise await _closed_or_missing(session, incident_id, staff.program_id) from None
@@ -436,23 +436,6 @@ async def _closed_or_missing(
         stage=row.stage,
         allowed=[],
     )
-
-
-def _refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type == "DecisionRefused" and cause.details:
-        why = dict(cause.details[0])
-        status_code = int(why.pop("status", 409))
-        detail = str(why.pop("detail", cause.message))
-        title = {403: "Forbidden", 404: "Not found", 422: "Unprocessable content"}.get(
-            status_code, "Conflict"
-        )
-        if status_code == 422 and why.get("field"):
-            why["errors"] = [{"field": why["field"], "message": detail}]
-        return Problem(
-            status_code, title, detail, **{k: v for k, v in why.items() if v is not None}
-        )
-    return Problem(409, "Conflict", "the workflow refused the decision")
 
 
 # Workflow-task bookkeeping says nothing a supervisor needs; everything else is kept.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -19,9 +19,9 @@ from sqlmodel import col, func, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, TemporalDep, require
-from api.problems import Problem, not_found
-from api.routes.incidents import _refusal_problem
+from api.deps import RuntimeDep, SessionDep, TemporalDep, require
+from api.problems import Problem, not_found, refusal_problem
+from domain.audit import AuditEntry
 from domain.followup import (
     ClaimTask,
     CompleteTask,
@@ -32,6 +32,7 @@ from domain.followup import (
 from domain.models import Client as ClientRecord
 from domain.models import FollowUpTask, Incident, Staff
 from domain.vocabulary import FollowUpOutcome, Role, TaskStatus
+from infra.audit_log import append_audit
 from workflows.followup import FollowUpWorkflow
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -106,6 +107,7 @@ _TASK_WITH_CLIENT = (
 async def list_tasks(
     staff: FollowUpOrSupervisor,
     session: SessionDep,
+    runtime: RuntimeDep,
     status: TaskStatus | None = None,
     due_before: AwareDatetime | None = None,
     assignee: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
@@ -136,6 +138,21 @@ async def list_tasks(
     count = (
         await session.exec(select(func.count()).select_from(FollowUpTask).where(*filters))
     ).one()
+    if rows:  # the list shows safety plans: reading them is an audited access
+        await append_audit(
+            runtime.sessions,
+            [
+                AuditEntry(
+                    event_key=f"tasks-read:{uuid.uuid4()}",
+                    program_id=staff.program_id,
+                    action="tasks.read",
+                    actor_id=str(staff.id),
+                    actor_role=staff.role,
+                    at=datetime.now(UTC),
+                    detail={"task_ids": [str(task.id) for task, _, _ in rows]},
+                )
+            ],
+        )
     return TaskList(
         data=[
             _view(_Listed(task=task, first_name=first, phone=phone)) for task, first, phone in rows
@@ -221,7 +238,7 @@ async def _answer(update: Awaitable[TaskState], task: FollowUpTask) -> TaskState
     try:
         return await update
     except WorkflowUpdateFailedError as error:
-        raise _refusal_problem(error) from None
+        raise refusal_problem(error) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             raise Problem(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -13,8 +15,10 @@ from temporalio.client import Client
 
 from api.problems import Problem
 from api.runtime import Runtime
+from domain.audit import AuditEntry
 from domain.models import Staff
 from domain.vocabulary import Role
+from infra.audit_log import append_audit
 from infra.records import staff_by_token
 
 _bearer = HTTPBearer(auto_error=False, description="Staff bearer token")
@@ -82,3 +86,29 @@ Admin = Annotated[Staff, Depends(require(Role.ADMIN))]
 Clinical = Annotated[Staff, Depends(require(Role.CLINICIAN, Role.SUPERVISOR))]
 Supervisor = Annotated[Staff, Depends(require(Role.SUPERVISOR))]
 DirectoryReader = Annotated[Staff, Depends(require(Role.ADMIN, Role.CLINICIAN, Role.SUPERVISOR))]
+
+
+async def audit_read(
+    runtime: Runtime,
+    staff: Staff,
+    action: str,
+    *,
+    incident_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Reading clinical detail is an audit event: who read what, and when."""
+    await append_audit(
+        runtime.sessions,
+        [
+            AuditEntry(
+                event_key=f"{action}:{uuid.uuid4()}",
+                program_id=staff.program_id,
+                action=action,
+                actor_id=str(staff.id),
+                actor_role=staff.role,
+                at=datetime.now(UTC),
+                incident_id=incident_id,
+                detail=detail or {},
+            )
+        ],
+    )

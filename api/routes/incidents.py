@@ -15,7 +15,15 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Clinical, CurrentStaff, RuntimeDep, SessionDep, Supervisor, TemporalDep
+from api.deps import (
+    Clinical,
+    CurrentStaff,
+    RuntimeDep,
+    SessionDep,
+    Supervisor,
+    TemporalDep,
+    audit_read,
+)
 from api.incident_views import (
     IncidentCreate,
     IncidentHistory,
@@ -26,7 +34,6 @@ from api.incident_views import (
     incident_view,
 )
 from api.problems import Problem, not_found, refusal_problem
-from domain.audit import AuditEntry
 from domain.decisions import (
     DECISION_ROLES,
     Actor,
@@ -54,7 +61,6 @@ from domain.models import (
 from domain.models import Client as ClientRecord
 from domain.protocols import protocol_for
 from domain.vocabulary import Channel, CrisisType, DecisionKind, RiskLevel, Role, Stage
-from infra.audit_log import append_audit
 from infra.records import in_program
 from workflows.incident import IncidentWorkflow
 
@@ -222,20 +228,7 @@ async def get_incident(
         }
         for n in attempts.all()
     ]
-    await append_audit(
-        runtime.sessions,
-        [
-            AuditEntry(
-                event_key=f"read:{uuid.uuid4()}",
-                program_id=staff.program_id,
-                action="incident.read",
-                actor_id=str(staff.id),
-                actor_role=staff.role,
-                at=datetime.now(UTC),
-                incident_id=incident_id,
-            )
-        ],
-    )
+    await audit_read(runtime, staff, "incident.read", incident_id=incident_id)
     return view
 
 
@@ -351,20 +344,7 @@ async def incident_history(
             )
         )
     events.sort(key=lambda e: e.at)
-    await append_audit(
-        runtime.sessions,
-        [
-            AuditEntry(
-                event_key=f"history:{uuid.uuid4()}",
-                program_id=supervisor.program_id,
-                action="incident.history_read",
-                actor_id=str(supervisor.id),
-                actor_role=supervisor.role,
-                at=datetime.now(UTC),
-                incident_id=incident_id,
-            )
-        ],
-    )
+    await audit_read(runtime, supervisor, "incident.history_read", incident_id=incident_id)
     return IncidentHistory(incident_id=incident_id, events=events)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -19,9 +19,8 @@ from sqlmodel import col, func, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import RuntimeDep, SessionDep, TemporalDep, require
+from api.deps import RuntimeDep, SessionDep, TemporalDep, audit_read, require
 from api.problems import Problem, not_found, refusal_problem
-from domain.audit import AuditEntry
 from domain.followup import (
     ClaimTask,
     CompleteTask,
@@ -32,7 +31,6 @@ from domain.followup import (
 from domain.models import Client as ClientRecord
 from domain.models import FollowUpTask, Incident, Staff
 from domain.vocabulary import FollowUpOutcome, Role, TaskStatus
-from infra.audit_log import append_audit
 from workflows.followup import FollowUpWorkflow
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -139,19 +137,8 @@ async def list_tasks(
         await session.exec(select(func.count()).select_from(FollowUpTask).where(*filters))
     ).one()
     if rows:  # the list shows safety plans: reading them is an audited access
-        await append_audit(
-            runtime.sessions,
-            [
-                AuditEntry(
-                    event_key=f"tasks-read:{uuid.uuid4()}",
-                    program_id=staff.program_id,
-                    action="tasks.read",
-                    actor_id=str(staff.id),
-                    actor_role=staff.role,
-                    at=datetime.now(UTC),
-                    detail={"task_ids": [str(task.id) for task, _, _ in rows]},
-                )
-            ],
+        await audit_read(
+            runtime, staff, "tasks.read", detail={"task_ids": [str(t.id) for t, _, _ in rows]}
         )
     return TaskList(
         data=[

@@ -42,6 +42,13 @@ log = structlog.get_logger("crisisdesk.notify")
 _PERMANENT = "permanent: "
 HEARTBEAT_EVERY = 1.0  # seconds
 _DONE = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.ACKNOWLEDGED}
+_PROGRESS = {
+    DeliveryStatus.FAILED: 0,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.ACKNOWLEDGED: 4,
+}
 
 
 class NotifyActivities:
@@ -187,7 +194,12 @@ class NotifyActivities:
         async with transaction(self._sessions) as session:
             row = await _attempt_by_key(session, key)
             assert row is not None  # written by _begin
-            row.status, row.error, row.updated_at = status, error, now
+            # The provider's status callback can arrive before we record its answer: a later
+            # state (delivered, acknowledged) is never set back to queued or sent.
+            current = _PROGRESS.get(DeliveryStatus(row.status), 0)
+            if status is DeliveryStatus.FAILED or current <= _PROGRESS[status]:
+                row.status = status
+            row.error, row.updated_at = error, now
             row.provider_ref = provider_ref or row.provider_ref
             if audit is not None:
                 await append_in(

@@ -11,7 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -138,6 +142,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.error("database.unavailable", error_type=type(error).__name__)
         return problem_response(
             503, "Service unavailable", "the database is unavailable", headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def _workflow_slow(_: Request, error: Exception) -> JSONResponse:
+        log.warning("temporal.answer_late", error_type=type(error).__name__)
+        return problem_response(
+            503,
+            "Service unavailable",
+            "the workflow did not answer in time; the decision may still be recorded: send it "
+            "again with the same Idempotency-Key to learn its outcome",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(RPCError)

@@ -161,7 +161,7 @@ async def sms_reply(
             select(Notification)
             .where(col(Notification.recipient_id).in_(recipients))
             .where(Notification.channel == Channel.SMS)
-            .where(col(Notification.status).in_([DeliveryStatus.SENT, DeliveryStatus.DELIVERED]))
+            .where(col(Notification.status) != DeliveryStatus.FAILED)
             .where(Notification.created_at >= datetime.now(UTC) - SMS_REPLY_WINDOW)
             .order_by(col(Notification.created_at).desc())
             .limit(1)

@@ -242,8 +242,13 @@ async def record_decision(
     staff: CurrentStaff,
     session: SessionDep,
     temporal: TemporalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> IncidentView:
-    """Record a decision: the workflow answers the new state, or refuses and changes nothing."""
+    """Record a decision: the workflow answers the new state, or refuses and changes nothing.
+
+    With an `Idempotency-Key`, sending the same decision again (after a timeout, say) never
+    records it twice: it answers the outcome of the first.
+    """
     kind = DecisionKind(decision.kind)
     if Role(staff.role) not in DECISION_ROLES[kind]:
         raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
@@ -264,8 +269,13 @@ async def record_decision(
             disclosure = await _disclosure_context(session, view.client_id)
         else:
             client_channels = await _client_channels(session, view.client_id)
+    decision_id = (
+        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"decision:{incident_id}:{staff.id}:{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    )
     request = DecisionRequest(
-        decision_id=uuid.uuid4(),
+        decision_id=decision_id,
         actor=_actor(staff),
         decision=decision,
         disclosure=disclosure,
@@ -274,7 +284,11 @@ async def record_decision(
     handle = _handle(temporal, incident_id)
     try:
         state = await handle.execute_update(
-            str(kind), request, result_type=IncidentState, rpc_timeout=UPDATE_TIMEOUT
+            str(kind),
+            request,
+            id=str(decision_id),  # Temporal answers a repeated update id with the first result
+            result_type=IncidentState,
+            rpc_timeout=UPDATE_TIMEOUT,
         )
     except WorkflowUpdateFailedError as error:
         raise refusal_problem(error) from None

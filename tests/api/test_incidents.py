@@ -299,3 +299,21 @@ COWS_ZERO = {
     "anxiety_irritability": 0,
     "gooseflesh": 0,
 }
+
+
+async def test_a_decision_sent_twice_with_one_idempotency_key_is_recorded_once(
+    stack: Stack, program: DemoProgram
+) -> None:
+    incident = await open_incident(stack, program)
+    headers = {**program.auth(Role.CLINICIAN), "Idempotency-Key": "note-after-timeout-1"}
+    path = f"/v1/incidents/{incident['id']}/decisions"
+    body = {"kind": "note", "text": "Mother on the way"}
+    first = await stack.http.post(path, json=body, headers=headers)
+    again = await stack.http.post(path, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    notes = [d for d in again.json()["decisions"] if d["kind"] == "note"]
+    assert len(notes) == 1
+    other = await stack.http.post(
+        path, json=body, headers={**headers, "Idempotency-Key": "note-after-timeout-2"}
+    )
+    assert len([d for d in other.json()["decisions"] if d["kind"] == "note"]) == 2

@@ -8,7 +8,6 @@ import contextlib
 import signal
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import structlog
 import uvicorn
@@ -110,7 +109,3 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def data_dir_note(path: Path) -> str:
-    return str(path.resolve())

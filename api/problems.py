@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from typing import Any
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -23,6 +26,7 @@ from domain.vocabulary import DecisionKind
 
 log = structlog.get_logger("crisisdesk.api")
 
+_Answer = TypeVar("_Answer")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://crisisdesk.dev/problems/"
 
@@ -109,6 +113,21 @@ def refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
     return Problem(409, "Conflict", "the workflow refused the decision")
 
 
+class WorkflowAnswerLateError(Exception):
+    """A workflow did not answer within the API's bound (it may still apply the request)."""
+
+
+async def answered_in_time(
+    call: Awaitable[_Answer], within: timedelta = timedelta(seconds=20)
+) -> _Answer:
+    """Bound a wait on a workflow: the SDK keeps polling an update while the workflow cannot
+    run, and a caller must get an answer (503, with how to learn the outcome) instead."""
+    try:
+        return await asyncio.wait_for(call, timeout=within.total_seconds())
+    except TimeoutError:
+        raise WorkflowAnswerLateError from None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, error: Problem) -> JSONResponse:
@@ -144,6 +163,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             503, "Service unavailable", "the database is unavailable", headers={"Retry-After": "5"}
         )
 
+    @app.exception_handler(WorkflowAnswerLateError)
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     @app.exception_handler(RPCTimeoutOrCancelledError)
     async def _workflow_slow(_: Request, error: Exception) -> JSONResponse:

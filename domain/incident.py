@@ -967,7 +967,10 @@ def _require_dispatch(s: IncidentState, now: datetime) -> None:
 
 
 def _advance(s: IncidentState, stage: Stage) -> None:
-    """Stages only move forward: a reassessment while responding does not go back."""
+    """Stages only move forward: a reassessment while responding does not go back, and an
+    ended incident stays ended (a child that started as it closed cannot reopen it)."""
+    if s.stage.is_final:
+        return
     if _STAGE_ORDER.index(stage) > _STAGE_ORDER.index(s.stage):
         s.stage = stage
 

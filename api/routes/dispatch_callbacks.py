@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.deps import RuntimeDep, SessionDep, TemporalDep
-from api.problems import Problem
+from api.problems import Problem, answered_in_time
 from domain.decisions import Actor, DecisionRequest, DispatchUpdate
 from domain.dispatch import DispatchCallback
 from domain.incident import IncidentState, workflow_id_for
@@ -68,8 +68,10 @@ async def dispatch_callback(
         IncidentWorkflow.run, workflow_id_for(callback.incident_id)
     )
     try:
-        await handle.execute_update(
-            str(DecisionKind.DISPATCH_UPDATE), update, result_type=IncidentState
+        await answered_in_time(
+            handle.execute_update(
+                str(DecisionKind.DISPATCH_UPDATE), update, result_type=IncidentState
+            )
         )
     except WorkflowUpdateFailedError as error:
         cause = error.cause

@@ -33,7 +33,7 @@ from api.incident_views import (
     TimelineEvent,
     incident_view,
 )
-from api.problems import Problem, not_found, refusal_problem
+from api.problems import Problem, answered_in_time, not_found, refusal_problem
 from domain.decisions import (
     DECISION_ROLES,
     Actor,
@@ -283,12 +283,14 @@ async def record_decision(
     )
     handle = _handle(temporal, incident_id)
     try:
-        state = await handle.execute_update(
-            str(kind),
-            request,
-            id=str(decision_id),  # Temporal answers a repeated update id with the first result
-            result_type=IncidentState,
-            rpc_timeout=UPDATE_TIMEOUT,
+        state = await answered_in_time(
+            handle.execute_update(
+                str(kind),
+                request,
+                id=str(decision_id),  # Temporal answers a repeated update id with the first result
+                result_type=IncidentState,
+                rpc_timeout=UPDATE_TIMEOUT,
+            )
         )
     except WorkflowUpdateFailedError as error:
         raise refusal_problem(error) from None

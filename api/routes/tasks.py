@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import RuntimeDep, SessionDep, TemporalDep, audit_read, require
-from api.problems import Problem, not_found, refusal_problem
+from api.problems import Problem, answered_in_time, not_found, refusal_problem
 from domain.followup import (
     ClaimTask,
     CompleteTask,
@@ -223,7 +223,7 @@ async def _listed(session: SessionDep, task_id: uuid.UUID, program_id: uuid.UUID
 
 async def _answer(update: Awaitable[TaskState], task: FollowUpTask) -> TaskState:
     try:
-        return await update
+        return await answered_in_time(update)
     except WorkflowUpdateFailedError as error:
         raise refusal_problem(error) from None
     except RPCError as error:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.problems import install_problem_handlers
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import (
     acks,
     clients,
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         version="0.1.0",
         summary="Durable emergency case manager for virtual intensive outpatient programs",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)

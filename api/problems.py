@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
@@ -29,6 +30,31 @@ log = structlog.get_logger("crisisdesk.api")
 _Answer = TypeVar("_Answer")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://crisisdesk.dev/problems/"
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details; members beyond these name the field, stage or rule."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetail, "description": description}
+    for status, description in {
+        401: "no valid token",
+        403: "the caller's role may not do this",
+        404: "no such resource in the caller's program",
+        409: "not allowed now (the stage, a rule, a duplicate)",
+        422: "the request is wrong; `field` names what",
+        429: "too many requests",
+        503: "a dependency (database, workflow engine) is unavailable or late",
+    }.items()
+}
 
 
 class Problem(Exception):  # noqa: N818 (RFC 9457 calls it a problem)

@@ -29,5 +29,6 @@ def verify(
         raise SignatureError("missing or malformed signature")
     if abs(now - int(timestamp)) > tolerance:
         raise SignatureError("the signature is too old or from the future")
-    if not hmac.compare_digest(sign(secret, int(timestamp), body), f"t={timestamp},v1={given}"):
+    expected = sign(secret, int(timestamp), body).encode()
+    if not hmac.compare_digest(expected, f"t={timestamp},v1={given}".encode()):
         raise SignatureError("the signature does not match")

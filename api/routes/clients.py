@@ -51,7 +51,7 @@ async def list_clients(
     staff: DirectoryReader,
     session: SessionDep,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> ClientList:
     """Clients of the caller's program, by last name."""
     scope = Client.program_id == staff.program_id

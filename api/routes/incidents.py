@@ -154,7 +154,7 @@ async def list_incidents(
     risk_level: RiskLevel | None = None,
     owner: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> IncidentList:
     """The program's incidents, newest first, from the case-file projection."""
     filters = [Incident.program_id == staff.program_id]

@@ -45,7 +45,7 @@ async def list_resources(
     session: SessionDep,
     kind: ResourceKind | None = None,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> ResourceList:
     query = select(Resource).where(Resource.program_id == staff.program_id)
     counter = select(func.count()).where(Resource.program_id == staff.program_id)

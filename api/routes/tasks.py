@@ -110,7 +110,7 @@ async def list_tasks(
     due_before: AwareDatetime | None = None,
     assignee: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> TaskList:
     """The program's follow-up tasks, soonest due first, from the task projection.
 

@@ -317,3 +317,14 @@ async def test_a_decision_sent_twice_with_one_idempotency_key_is_recorded_once(
         path, json=body, headers={**headers, "Idempotency-Key": "note-after-timeout-2"}
     )
     assert len([d for d in other.json()["decisions"] if d["kind"] == "note"]) == 2
+
+
+async def test_out_of_range_paging_is_422_not_a_server_error(
+    stack: Stack, program: DemoProgram
+) -> None:
+    for path in ("/v1/incidents", "/v1/clients"):
+        response = await stack.http.get(
+            path, params={"offset": 10**19}, headers=program.auth(Role.CLINICIAN)
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "offset"

@@ -327,4 +327,4 @@ async def test_out_of_range_paging_is_422_not_a_server_error(
             path, params={"offset": 10**19}, headers=program.auth(Role.CLINICIAN)
         )
         assert response.status_code == 422, response.text
-        assert response.json()["errors"][0]["field"] == "offset"
+        assert response.json()["errors"][0]["field"] == "query.offset"

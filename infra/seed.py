@@ -129,6 +129,16 @@ DEMO_RESOURCES = [
         region="United States",
         services=["crisis_line"],
     ),
+    ResourceCreate(
+        name="Multnomah County Crisis Line",
+        kind=ResourceKind.CRISIS_LINE,
+        phone="+15039884888",
+        zip="97204",
+        lat=45.5152,
+        lon=-122.6784,
+        region="Multnomah County, OR",
+        services=["crisis_line"],
+    ),
 ]
 
 

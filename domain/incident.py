@@ -187,6 +187,7 @@ class DispatchState(BaseModel):
     reference: str | None = None
     destination: str | None = None
     eta_minutes: int | None = None
+    reason: str = ""
 
 
 class AssessmentSummary(BaseModel):
@@ -479,6 +480,7 @@ def apply_decision(
                     requested_at=now,
                     requested_by=request.actor.staff_id,
                     reference=decision.reference,
+                    reason=decision.reason,
                 )
             )
             detail = {
@@ -488,7 +490,7 @@ def apply_decision(
                 "reference": decision.reference,
             }
             if s.dispatch_tracking:
-                effects.dispatches.append(_dispatch_order(s, request, now))
+                effects.dispatches.append(_dispatch_order(s, s.dispatches[-1], attempt=1))
             _advance(s, Stage.RESPONDING)
         case DispatchUpdate():
             dispatch = _dispatch(s, decision.dispatch_id)
@@ -864,7 +866,9 @@ def sound_due_alarms(
         label = f"{alarm.name}-{alarm.key}" if alarm.key else str(alarm.name)
         reason = _ALARM_REASONS[alarm.name]
         if alarm.name is AlarmName.DISPATCH_UNCONFIRMED:
-            order = _resend(s, UUID(alarm.key), alarm.pages_sent + 1, now)
+            unconfirmed = _dispatch(s, UUID(alarm.key))
+            assert unconfirmed is not None  # the alarm is armed per existing dispatch
+            order = _dispatch_order(s, unconfirmed, attempt=alarm.pages_sent + 1)
             if order.service in CLINICIAN_CALLED_SERVICES:
                 reason = f"{order.service} response not confirmed en route; call the PSAP back"
             else:
@@ -882,27 +886,6 @@ def sound_due_alarms(
     return arm_alarms(s, protocol, now), effects
 
 
-def _resend(s: IncidentState, dispatch_id: UUID, attempt: int, now: datetime) -> DispatchOrder:
-    entry = next(e for e in s.decisions if e.decision_id == dispatch_id)
-    dispatch = _dispatch(s, dispatch_id)
-    assert dispatch is not None
-    return DispatchOrder(
-        incident_id=s.incident_id,
-        program_id=s.program_id,
-        dispatch_id=dispatch_id,
-        service=DispatchService(dispatch.service),
-        resource_id=dispatch.resource_id,
-        client_id=s.client_id,
-        location=s.location,
-        crisis_type=s.crisis_type,
-        risk_level=s.risk_level,
-        done_so_far=_done_so_far(s),
-        requested_by=entry.actor_id,
-        reason=str(entry.detail.get("reason", "re-sent: not confirmed en route")),
-        attempt=attempt,
-    )
-
-
 def next_alarm_in(state: IncidentState, now: datetime) -> timedelta | None:
     if not state.alarms:
         return None
@@ -918,24 +901,21 @@ _ALARM_REASONS = {
 }
 
 
-def _dispatch_order(
-    s: IncidentState, request: DecisionRequest, now: datetime, attempt: int = 1
-) -> DispatchOrder:
-    decision = request.decision
-    assert isinstance(decision, DispatchRequest)
+def _dispatch_order(s: IncidentState, dispatch: DispatchState, attempt: int) -> DispatchOrder:
+    """The packet order for a dispatch: its first send, or a re-send after no confirmation."""
     return DispatchOrder(
         incident_id=s.incident_id,
         program_id=s.program_id,
-        dispatch_id=request.decision_id,
-        service=decision.service,
-        resource_id=decision.resource_id,
+        dispatch_id=dispatch.dispatch_id,
+        service=DispatchService(dispatch.service),
+        resource_id=dispatch.resource_id,
         client_id=s.client_id,
         location=s.location,
         crisis_type=s.crisis_type,
         risk_level=s.risk_level,
         done_so_far=_done_so_far(s),
-        requested_by=request.actor.staff_id,
-        reason=decision.reason,
+        requested_by=dispatch.requested_by,
+        reason=dispatch.reason or "re-sent: not confirmed en route",
         attempt=attempt,
     )
 

@@ -15,11 +15,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.paging import page_staff
+
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from domain.audit import AuditEntry
-    from domain.effects import PageRequest, PageResult
     from domain.followup import (
         PARENT_NEEDS_CARE_SIGNAL,
         PARENT_WELFARE_CHECK_SIGNAL,
@@ -50,10 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.vocabulary import FollowUpOutcome
 
 PROJECTION_TIMEOUT = timedelta(seconds=10)
-PAGE_TIMEOUT = timedelta(seconds=60)
 # Retry the projection forever with a capped backoff: a database outage delays, never loses.
 PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
-PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
 class TaskRefusedError(ApplicationError):
@@ -272,17 +271,7 @@ class FollowUpWorkflow:
             task_id, order = self._pages.pop(0)
             if self._tasks[task_id].is_settled:
                 continue  # settled while the page waited its turn: nobody needs reminding
-            await workflow.execute_activity(
-                "page_staff",
-                PageRequest(
-                    incident_id=self._plan.incident_id,
-                    program_id=self._plan.program_id,
-                    order=order,
-                ),
-                result_type=PageResult,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
-            )
+            await page_staff(self._plan.incident_id, self._plan.program_id, order)
 
     async def _tell_parent(self) -> None:
         parent = workflow.info().parent

@@ -18,11 +18,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
+from workflows.paging import page_staff
+
 with workflow.unsafe.imports_passed_through():
     from domain.audit import AuditEntry
     from domain.decisions import DecisionRequest
     from domain.dispatch import DispatchOrder, DispatchSent
-    from domain.effects import IncidentProjection, PageRequest, PageResult
+    from domain.effects import IncidentProjection
     from domain.followup import (
         CancelFollowUp,
         FollowUpNeedsCare,
@@ -64,10 +66,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 PROJECTION_TIMEOUT = timedelta(seconds=10)
-PAGE_TIMEOUT = timedelta(seconds=60)
 # Retry the case file forever with a capped backoff: a database outage delays, never loses.
 CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
-PAGE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 DISPATCH_TRACKING_PATCH = "dispatch-packets-and-confirmations"
 FOLLOWUP_PATCH = "followup-child-on-disposition"
 DISPATCH_TIMEOUT = timedelta(seconds=30)
@@ -388,17 +388,7 @@ class IncidentWorkflow:
     async def _send_pages(self) -> None:
         while self._pages:
             order = self._pages.pop(0)
-            result = await workflow.execute_activity(
-                "page_staff",
-                PageRequest(
-                    incident_id=self._state.incident_id,
-                    program_id=self._state.program_id,
-                    order=order,
-                ),
-                result_type=PageResult,
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
-            )
+            result = await page_staff(self._state.incident_id, self._state.program_id, order)
             self._state.pages.append(
                 PageRecord(
                     page_id=order.page_id,

@@ -13,8 +13,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows.paging import page_staff
+
 with workflow.unsafe.imports_passed_through():
-    from domain.effects import PageRequest, PageResult
     from domain.incident import PageOrder, PageTarget
     from domain.notification import (
         Acknowledgement,
@@ -33,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
 SEND_TIMEOUT = timedelta(seconds=30)
 # The send activity heartbeats every second: a worker killed mid-send is noticed this fast.
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-PAGE_TIMEOUT = timedelta(seconds=60)
 
 _EXHAUSTED_REASONS = {
     LadderPurpose.EMERGENCY_CONTACT: "no emergency contact acknowledged",
@@ -162,19 +162,13 @@ class ContactLadderWorkflow:
         )
 
     async def _page_supervisor(self) -> None:
-        await workflow.execute_activity(
-            "page_staff",
-            PageRequest(
-                incident_id=self._plan.incident_id,
-                program_id=self._plan.program_id,
-                order=PageOrder(
-                    page_id=f"ladder-{self._plan.ladder_id}-exhausted",
-                    reason=_EXHAUSTED_REASONS[self._plan.purpose],
-                    target=PageTarget.ON_CALL_SUPERVISOR,
-                    ordered_at=workflow.now(),
-                ),
+        await page_staff(
+            self._plan.incident_id,
+            self._plan.program_id,
+            PageOrder(
+                page_id=f"ladder-{self._plan.ladder_id}-exhausted",
+                reason=_EXHAUSTED_REASONS[self._plan.purpose],
+                target=PageTarget.ON_CALL_SUPERVISOR,
+                ordered_at=workflow.now(),
             ),
-            result_type=PageResult,
-            start_to_close_timeout=PAGE_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )

@@ -17,7 +17,6 @@ from uuid import UUID
 
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,6 +36,7 @@ from domain.vocabulary import Channel, DeliveryStatus
 from infra.ack_tokens import AckClaim, issue_ack_token
 from infra.audit_log import append_in
 from infra.db import transaction
+from infra.records import notification_by_key
 
 log = structlog.get_logger("crisisdesk.notify")
 _PERMANENT = "permanent: "
@@ -120,7 +120,7 @@ class NotifyActivities:
 
     async def _attempt(self, key: str) -> Notification | None:
         async with self._sessions() as session:
-            return await _attempt_by_key(session, key)
+            return await notification_by_key(session, key=key)
 
     async def _compose(self, request: SendRequest) -> tuple[str | None, tuple[str, str, str]]:
         async with self._sessions() as session:
@@ -159,7 +159,7 @@ class NotifyActivities:
     ) -> UUID:
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
-            row = await _attempt_by_key(session, request.idempotency_key)
+            row = await notification_by_key(session, key=request.idempotency_key)
             if row is None:
                 row = Notification(
                     incident_id=request.incident_id,
@@ -192,7 +192,7 @@ class NotifyActivities:
     ) -> None:
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
-            row = await _attempt_by_key(session, key)
+            row = await notification_by_key(session, key=key)
             assert row is not None  # written by _begin
             # The provider's status callback can arrive before we record its answer: a later
             # state (delivered, acknowledged) is never set back to queued or sent.
@@ -220,11 +220,6 @@ class NotifyActivities:
                         },
                     ),
                 )
-
-
-async def _attempt_by_key(session: AsyncSession, key: str) -> Notification | None:
-    found = await session.exec(select(Notification).where(Notification.idempotency_key == key))
-    return found.first()
 
 
 async def _heartbeating(send: Coroutine[Any, Any, DeliveryReceipt]) -> DeliveryReceipt:

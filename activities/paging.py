@@ -18,6 +18,7 @@ from domain.models import Notification, Staff
 from domain.vocabulary import Channel, DeliveryStatus, Role
 from infra.audit_log import append_in
 from infra.db import transaction
+from infra.records import notification_by_key
 
 
 class PagingActivities:
@@ -99,10 +100,7 @@ class PagingActivities:
 
     async def _already_sent(self, key: str) -> bool:
         async with self._sessions() as session:
-            found = await session.exec(
-                select(Notification.id).where(Notification.idempotency_key == key)
-            )
-            return found.first() is not None
+            return await notification_by_key(session, key=key) is not None
 
     async def _record(
         self,

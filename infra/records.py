@@ -13,7 +13,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import new_token, token_hash
-from domain.models import Client, Consent, EmergencyContact, Program, Resource, Staff
+from domain.models import (
+    Client,
+    Consent,
+    EmergencyContact,
+    Notification,
+    Program,
+    Resource,
+    Staff,
+)
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
 from domain.models.resources import ResourceCreate
@@ -109,3 +117,9 @@ async def in_program(
     if row is None or getattr(row, "program_id", None) != program_id:
         return None
     return row
+
+
+async def notification_by_key(session: AsyncSession, *, key: str) -> Notification | None:
+    """The delivery attempt (message or page) recorded under this idempotency key."""
+    found = await session.exec(select(Notification).where(Notification.idempotency_key == key))
+    return found.first()

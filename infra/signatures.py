@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+SIGNATURE_HEADER = "X-CrisisDesk-Signature"
 TOLERANCE_SECONDS = 300
 
 

@@ -23,9 +23,8 @@ from activities.channels.base import (
     TemporaryDeliveryError,
 )
 from domain.vocabulary import Channel, DeliveryStatus
-from infra.signatures import sign
+from infra.signatures import SIGNATURE_HEADER, sign
 
-SIGNATURE_HEADER = "X-CrisisDesk-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 log = structlog.get_logger("crisisdesk.channels.webhook")

@@ -19,6 +19,7 @@ from domain.models import EmergencyContact, Notification
 from domain.notification import Acknowledgement
 from domain.vocabulary import Channel, DeliveryStatus
 from infra.ack_tokens import AckTokenError, read_ack_token
+from infra.records import notification_by_key
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(prefix="/v1", tags=["acknowledgements"])
@@ -81,11 +82,6 @@ def _ack_of(notification: Notification, via: str) -> Acknowledgement:
     )
 
 
-async def _attempt(session: SessionDep, key: str) -> Notification | None:
-    found = await session.exec(select(Notification).where(Notification.idempotency_key == key))
-    return found.first()
-
-
 _TWILIO_DELIVERY = {
     "delivered": DeliveryStatus.DELIVERED,
     "completed": DeliveryStatus.DELIVERED,
@@ -104,7 +100,7 @@ async def twilio_status(
     """Twilio's delivery status for a text or a call: tracked on the attempt it belongs to."""
     form = await _twilio_form(request, runtime)
     status = _TWILIO_DELIVERY.get(form.get("MessageStatus") or form.get("CallStatus") or "")
-    attempt = await _attempt(session, key)
+    attempt = await notification_by_key(session, key=key)
     if status is not None and attempt is not None and attempt.status != DeliveryStatus.ACKNOWLEDGED:
         attempt.status = status
         attempt.updated_at = datetime.now(UTC)
@@ -122,7 +118,7 @@ async def twilio_voice_keypress(
 ) -> Response:
     """The person called pressed 1: they heard the message."""
     form = await _twilio_form(request, runtime)
-    attempt = await _attempt(session, key)
+    attempt = await notification_by_key(session, key=key)
     if form.get("Digits") == "1" and attempt is not None:
         await _signal_ack(temporal, attempt.incident_id, _ack_of(attempt, "voice_keypress"))
         return Response(

@@ -17,12 +17,11 @@ from domain.dispatch import DispatchCallback
 from domain.incident import IncidentState, workflow_id_for
 from domain.models import Incident
 from domain.vocabulary import DecisionKind, DispatchStatus
-from infra.signatures import SignatureError, verify
+from infra.signatures import SIGNATURE_HEADER, SignatureError, verify
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
-SIGNATURE_HEADER = "X-CrisisDesk-Signature"
 PROVIDER_ACTOR = "dispatch-provider"
 
 

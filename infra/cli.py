@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.vocabulary import Role
 from infra.settings import Settings, SettingsError, load_settings
@@ -35,11 +39,16 @@ def _settings() -> Settings:
     return settings
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the configured database for one command; the engine is closed after."""
     from infra.db import make_async_engine, session_factory
 
     engine = make_async_engine(settings.resolved_database_url)
-    return engine, session_factory(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 @app.command()
@@ -64,11 +73,8 @@ def seed() -> None:
 async def _seed(settings: Settings) -> dict[str, str]:
     from infra.seed import seed_demo
 
-    engine, sessions = _sessions(settings)
-    try:
+    async with _database(settings) as sessions:
         return await seed_demo(sessions)
-    finally:
-        await engine.dispose()
 
 
 def _print_tokens(tokens: dict[str, str]) -> None:
@@ -90,13 +96,9 @@ def program_add(
     settings = _settings()
 
     async def run() -> str:
-        engine, sessions = _sessions(settings)
-        try:
-            async with transaction(sessions) as session:
-                program = await create_program(session, data=ProgramCreate(slug=slug, name=name))
-                return str(program.id)
-        finally:
-            await engine.dispose()
+        async with _database(settings) as sessions, transaction(sessions) as session:
+            program = await create_program(session, data=ProgramCreate(slug=slug, name=name))
+            return str(program.id)
 
     typer.echo(asyncio.run(run()))
 
@@ -116,20 +118,16 @@ def staff_add(
     settings = _settings()
 
     async def run() -> str | None:
-        engine, sessions = _sessions(settings)
-        try:
-            async with transaction(sessions) as session:
-                found = await program_by_slug(session, slug=program)
-                if found is None:
-                    return None
-                _, token = await create_staff(
-                    session,
-                    program_id=found.id,
-                    data=StaffCreate(name=name, role=role, on_call=on_call),
-                )
-                return token
-        finally:
-            await engine.dispose()
+        async with _database(settings) as sessions, transaction(sessions) as session:
+            found = await program_by_slug(session, slug=program)
+            if found is None:
+                return None
+            _, token = await create_staff(
+                session,
+                program_id=found.id,
+                data=StaffCreate(name=name, role=role, on_call=on_call),
+            )
+            return token
 
     token = asyncio.run(run())
     if token is None:
@@ -146,11 +144,8 @@ def audit_verify() -> None:
     settings = _settings()
 
     async def run() -> int:
-        engine, sessions = _sessions(settings)
-        try:
+        async with _database(settings) as sessions:
             checked, broken = await verify_chain(sessions)
-        finally:
-            await engine.dispose()
         if broken is None:
             typer.echo(f"audit chain intact: {checked} events verified")
             return 0
@@ -192,15 +187,11 @@ def resources_import(
             raise typer.Exit(1) from None
 
     async def run() -> int | None:
-        engine, sessions = _sessions(settings)
-        try:
-            async with transaction(sessions) as session:
-                found = await program_by_slug(session, slug=program)
-                if found is None:
-                    return None
-                return await import_resources(session, program_id=found.id, resources=resources)
-        finally:
-            await engine.dispose()
+        async with _database(settings) as sessions, transaction(sessions) as session:
+            found = await program_by_slug(session, slug=program)
+            if found is None:
+                return None
+            return await import_resources(session, program_id=found.id, resources=resources)
 
     imported = asyncio.run(run())
     if imported is None:
@@ -224,19 +215,20 @@ async def _run_worker(
     from infra.temporal import connect_temporal, ensure_search_attributes
     from worker import build_worker
 
-    engine, sessions = _sessions(settings)
     client = await connect_temporal(settings)
     await ensure_search_attributes(client)
-    built = build_worker(
-        client, settings=settings, sessions=sessions, console_fallback=console_fallback
-    )
-    structlog.get_logger("crisisdesk.worker").info("worker.started", task_queue=settings.task_queue)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with built:
-        await stop.wait()
-    await engine.dispose()
+    async with _database(settings) as sessions:
+        built = build_worker(
+            client, settings=settings, sessions=sessions, console_fallback=console_fallback
+        )
+        structlog.get_logger("crisisdesk.worker").info(
+            "worker.started", task_queue=settings.task_queue
+        )
+        async with built:
+            await stop.wait()
 
 
 @app.command()

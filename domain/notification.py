@@ -112,6 +112,14 @@ class SendRequest(BaseModel):
         )
 
 
+def acknowledgement_for(idempotency_key: str, via: str, at: datetime) -> Acknowledgement:
+    """The acknowledgement of the message sent under this key (see `SendRequest`)."""
+    _, _, ladder_id, recipient_id, _ = idempotency_key.split(":")
+    return Acknowledgement(
+        ladder_id=UUID(ladder_id), recipient_id=UUID(recipient_id), via=via, at=at
+    )
+
+
 class SendResult(BaseModel):
     outcome: AttemptOutcome
     notification_id: UUID | None = None

@@ -16,7 +16,7 @@ from api.problems import Problem
 from api.runtime import Runtime
 from domain.models import Client as ClientRecord
 from domain.models import EmergencyContact, Notification
-from domain.notification import Acknowledgement
+from domain.notification import Acknowledgement, acknowledgement_for
 from domain.vocabulary import Channel, DeliveryStatus
 from infra.ack_tokens import AckTokenError, read_ack_token
 from infra.records import notification_by_key
@@ -73,13 +73,7 @@ async def _twilio_form(request: Request, runtime: Runtime) -> dict[str, str]:
 
 
 def _ack_of(notification: Notification, via: str) -> Acknowledgement:
-    _, _, ladder_id, recipient_id, _ = notification.idempotency_key.split(":")
-    return Acknowledgement(
-        ladder_id=uuid.UUID(ladder_id),
-        recipient_id=uuid.UUID(recipient_id),
-        via=via,
-        at=datetime.now(UTC),
-    )
+    return acknowledgement_for(notification.idempotency_key, via, datetime.now(UTC))
 
 
 _TWILIO_DELIVERY = {

@@ -264,11 +264,11 @@ async def record_decision(
             )
     client_channels = None
     if isinstance(decision, NotifyContacts | ContactLost):
-        view = await _current(temporal, session, incident_id, staff.program_id)
+        client_id = await _client_of(temporal, session, incident_id, staff.program_id)
         if isinstance(decision, NotifyContacts):
-            disclosure = await _disclosure_context(session, view.client_id)
+            disclosure = await _disclosure_context(session, client_id)
         else:
-            client_channels = await _client_channels(session, view.client_id)
+            client_channels = await _client_channels(session, client_id)
     decision_id = (
         uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"decision:{incident_id}:{staff.id}:{idempotency_key}")
         if idempotency_key
@@ -381,6 +381,17 @@ async def _current(
     if state.program_id != program_id:
         raise not_found("incident")
     return incident_view(state)
+
+
+async def _client_of(
+    temporal: Client, session: SessionDep, incident_id: uuid.UUID, program_id: uuid.UUID
+) -> uuid.UUID:
+    """The incident's client, which never changes: the projection knows it without asking the
+    workflow, except in the moment before the first projection lands."""
+    row = await in_program(session, Incident, incident_id, program_id)
+    if row is not None:
+        return row.client_id
+    return (await _current(temporal, session, incident_id, program_id)).client_id
 
 
 async def _client_channels(session: SessionDep, client_id: uuid.UUID) -> tuple[Channel, ...]:

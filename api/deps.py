@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -21,6 +22,7 @@ from domain.vocabulary import Role
 from infra.audit_log import append_audit
 from infra.records import staff_by_token
 
+log = structlog.get_logger("crisisdesk.api")
 _bearer = HTTPBearer(auto_error=False, description="Staff bearer token")
 
 
@@ -33,9 +35,19 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; the route commits what it writes."""
-    async with runtime.sessions() as session:
+    """One session per request; the route commits what it writes.
+
+    Closing runs after the answer has started: a connection the database cut meanwhile (it
+    restarted) must not break an answer already given, so its failure to roll back is dropped
+    (the pool discards that connection)."""
+    session = runtime.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except DBAPIError as error:
+            log.warning("database.session_close_failed", error_type=type(error).__name__)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

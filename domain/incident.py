@@ -558,11 +558,11 @@ def apply_decision(
         case Close():
             s.stage = Stage.CLOSED
             s.ended_at = now
-            effects.stop_ladders = _running_ladders(s)
+            effects.stop_ladders = _stop_running_ladders(s, now)
         case Cancel():
             s.stage = Stage.CANCELLED
             s.ended_at = now
-            effects.stop_ladders = _running_ladders(s)
+            effects.stop_ladders = _stop_running_ladders(s, now)
     s.decisions.append(
         DecisionEntry(
             decision_id=request.decision_id,
@@ -670,6 +670,16 @@ def record_sos_press(
 
 def _running_ladders(s: IncidentState) -> list[UUID]:
     return [ladder.ladder_id for ladder in s.ladders if ladder.status is LadderStatus.RUNNING]
+
+
+def _stop_running_ladders(s: IncidentState, now: datetime) -> list[UUID]:
+    """An incident that ends stops its ladders: the record says so at once, since the workflow
+    ends without waiting for their answers (a message not yet sent is not sent)."""
+    stopping = _running_ladders(s)
+    for ladder in s.ladders:
+        if ladder.ladder_id in stopping:
+            ladder.status, ladder.ended_at = LadderStatus.STOPPED, now
+    return stopping
 
 
 def _contact_restored(s: IncidentState) -> None:

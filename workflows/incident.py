@@ -476,7 +476,10 @@ class IncidentWorkflow:
                 plan,
                 id=ladder_workflow_id(plan.incident_id, plan.ladder_id),
                 result_type=LadderResult,
-                parent_close_policy=ParentClosePolicy.TERMINATE,
+                # An incident that ends stops its ladders (no further rung), but a message
+                # already in delivery (retrying while a relay is down, say) is still delivered
+                # and its attempt recorded: terminating the ladder would drop it half-sent.
+                parent_close_policy=ParentClosePolicy.ABANDON,
             )
             self._running_ladders[plan.ladder_id] = handle
             asyncio.create_task(self._await_ladder(plan.ladder_id, handle))  # noqa: RUF006

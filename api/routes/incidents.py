@@ -367,17 +367,28 @@ async def incident_history(
 async def _current(
     temporal: Client, session: SessionDep, incident_id: uuid.UUID, program_id: uuid.UUID
 ) -> IncidentView:
-    """The live state from the workflow; the projection when the workflow cannot answer."""
+    """The live state from the workflow; the projection when the workflow cannot answer.
+
+    A workflow that exists but cannot answer yet (no worker has run its first task, say, while
+    workers restart) and has no projection yet is a 503 to retry, not a 404."""
     try:
         state = await _handle(temporal, incident_id).query(
             IncidentWorkflow.current, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError as error:
-        if error.status is not RPCStatusCode.NOT_FOUND:
-            row = await in_program(session, Incident, incident_id, program_id)
-            if row is not None and row.snapshot:
-                return incident_view(IncidentState.model_validate(row.snapshot), live=False)
-        raise not_found("incident") from None
+        row = await session.get(Incident, incident_id)
+        if row is not None and row.program_id != program_id:
+            raise not_found("incident") from None
+        if row is not None and row.snapshot:
+            return incident_view(IncidentState.model_validate(row.snapshot), live=False)
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise not_found("incident") from None
+        raise Problem(
+            503,
+            "Service unavailable",
+            "the incident cannot answer yet (its workflow is waiting for a worker); try again",
+            headers={"Retry-After": "2"},
+        ) from None
     if state.program_id != program_id:
         raise not_found("incident")
     return incident_view(state)

@@ -19,9 +19,9 @@ from api.app import create_app
 from domain.vocabulary import Role
 from infra.settings import Settings
 from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
-from tests.e2e.test_worker_crash import WorkerProcess
 from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
 from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.processes import WorkerProcess
 from tests.workflows.scenarios import CSSRS_MODERATE
 
 pytestmark = [

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -29,39 +26,13 @@ from domain.vocabulary import Role
 from infra.audit_log import verify_chain
 from infra.settings import Settings
 from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
+from tests.processes import WorkerProcess
 from tests.workflows.scenarios import DEESCALATED, SAFETY_PLAN
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
 ]
-
-CLI = str(Path(sys.executable).parent / "crisisdesk")
-
-
-class WorkerProcess:
-    """`crisisdesk worker` as a separate OS process, so it can be killed for real."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._env = env
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self._log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [CLI, "worker"], env=self._env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture

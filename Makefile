@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint install clean
-.PHONY: bench
+.PHONY: bench drills
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(INSTALLED)
 ## bench: engine baseline and CrisisDesk's figures on a stack of its own (bench/run.py)
 bench: $(INSTALLED)
 	$(PY) -m bench.run
+
+## drills: the fault drills at full scale (200 incidents; worker killed, Temporal restarted,
+## PostgreSQL down 30 s, SMTP down a minute), printing the counts each one checked
+drills: $(INSTALLED)
+	scripts/ensure-postgres
+	CRISISDESK_DRILLS=full $(PY) -m pytest tests/drills -s -q
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.problems import PROBLEM_RESPONSES, document_errors_as_problems, install_problem_handlers
 from api.routes import (
     acks,
     clients,
@@ -47,6 +47,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    document_errors_as_problems(app)
     for module in (
         health,
         staff,

@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field
 
 from domain.decisions import Location
 from domain.incident import IncidentState
+from domain.models.text import NulFreeText
 from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Stage
 
 
-class IncidentCreate(BaseModel):
+class IncidentCreate(NulFreeText):
     client_id: uuid.UUID
     crisis_type: CrisisType
     summary: str = Field(min_length=3, max_length=2000)

@@ -46,6 +46,7 @@ class ProblemDetail(BaseModel):
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetail, "description": description}
     for status, description in {
+        400: "the body cannot be read (not UTF-8, say)",
         401: "no valid token",
         403: "the caller's role may not do this",
         404: "no such resource in the caller's program",
@@ -55,6 +56,26 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "a dependency (database, workflow engine) is unavailable or late",
     }.items()
 }
+
+
+def document_errors_as_problems(app: FastAPI) -> None:
+    """Every error is answered as a problem: the OpenAPI document says so for each error status.
+
+    FastAPI documents a response model as `application/json`, and a route's own words for a
+    status (`responses={409: {"description": ...}}`) drop the app-wide model altogether."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # built once, then cached on the app: so is the change below
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[0] in "45":
+                        schema = {"$ref": "#/components/schemas/ProblemDetail"}
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class Problem(Exception):  # noqa: N818 (RFC 9457 calls it a problem)

@@ -21,6 +21,7 @@ from domain.instruments import (
     score_cssrs_screener,
     score_overdose_signs,
 )
+from domain.models.text import NulFreeText
 from domain.protocols.base import CrisisProtocol
 from domain.vocabulary import (
     Channel,
@@ -41,11 +42,11 @@ Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Reason = Annotated[str, Field(min_length=3, max_length=2000)]
 
 
-class _Decision(BaseModel):
+class _Decision(NulFreeText):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Location(BaseModel):
+class Location(NulFreeText):
     """Where the client is now: an address, a zip code, or coordinates."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,7 +163,7 @@ class DispatchUpdate(_Decision):
     destination: str | None = Field(default=None, max_length=200)
 
 
-class SafetyPlan(BaseModel):
+class SafetyPlan(NulFreeText):
     """Stanley-Brown safety plan: its six sections."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from domain.decisions import Location
+from domain.models.text import NulFreeText
 from domain.vocabulary import DispatchService, DispatchStatus
 
 CLINICIAN_CALLED_SERVICES = frozenset({DispatchService.EMERGENCY_911, DispatchService.CRISIS_988})
@@ -46,7 +47,7 @@ class DispatchSent(BaseModel):
     clinician_called: bool = False
 
 
-class DispatchCallback(BaseModel):
+class DispatchCallback(NulFreeText):
     """What a CAD or mobile-crisis system posts back (signed) about one dispatch."""
 
     event_id: str = Field(min_length=8, max_length=100)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from sqlmodel import col, select
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from twilio.request_validator import RequestValidator
 
 from api.deps import RuntimeDep, SessionDep, TemporalDep
@@ -28,9 +29,16 @@ SMS_ACK_WORDS = frozenset({"yes", "y", "ok", "okay", "got it", "1"})
 SMS_REPLY_WINDOW = timedelta(hours=24)
 
 
-async def _signal_ack(temporal: Client, incident_id: uuid.UUID, ack: Acknowledgement) -> None:
+async def _signal_ack(temporal: Client, incident_id: uuid.UUID, ack: Acknowledgement) -> bool:
+    """Tell the incident; False when it has ended, and nobody waits for the acknowledgement."""
     handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, f"incident-{incident_id}")
-    await handle.signal(IncidentWorkflow.contact_acknowledged, ack)
+    try:
+        await handle.signal(IncidentWorkflow.contact_acknowledged, ack)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 @router.get("/acks/{token}")
@@ -44,7 +52,7 @@ async def acknowledge(token: str, runtime: RuntimeDep, temporal: TemporalDep) ->
         claim = read_ack_token(runtime.ack_secret, token)
     except AckTokenError as error:
         raise Problem(403, "Forbidden", str(error)) from None
-    await _signal_ack(
+    acknowledged = await _signal_ack(
         temporal,
         claim.incident_id,
         Acknowledgement(
@@ -54,6 +62,8 @@ async def acknowledge(token: str, runtime: RuntimeDep, temporal: TemporalDep) ->
             at=datetime.now(UTC),
         ),
     )
+    if not acknowledged:
+        raise Problem(409, "Conflict", "the incident has ended: no acknowledgement is needed")
     return {"status": "acknowledged", "message": "Thank you. The care team knows you got this."}
 
 
@@ -113,8 +123,11 @@ async def twilio_voice_keypress(
     """The person called pressed 1: they heard the message."""
     form = await _twilio_form(request, runtime)
     attempt = await notification_by_key(session, key=key)
-    if form.get("Digits") == "1" and attempt is not None:
-        await _signal_ack(temporal, attempt.incident_id, _ack_of(attempt, "voice_keypress"))
+    if (
+        form.get("Digits") == "1"
+        and attempt is not None
+        and await _signal_ack(temporal, attempt.incident_id, _ack_of(attempt, "voice_keypress"))
+    ):
         return Response(
             "<Response><Say>Thank you. The care team has been told.</Say></Response>",
             media_type="application/xml",

@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import RuntimeDep, SessionDep, TemporalDep
 from api.problems import Problem, answered_in_time
@@ -76,4 +77,10 @@ async def dispatch_callback(
         cause = error.cause
         detail = getattr(cause, "message", "refused")
         raise Problem(409, "Conflict", f"the callback was not applied: {detail}") from None
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise Problem(
+                409, "Conflict", "the callback was not applied: the incident has ended"
+            ) from None
+        raise
     return {"status": "applied"}

@@ -30,6 +30,7 @@ from domain.followup import (
 )
 from domain.models import Client as ClientRecord
 from domain.models import FollowUpTask, Incident, Staff
+from domain.models.text import NulFreeText
 from domain.vocabulary import FollowUpOutcome, Role, TaskStatus
 from workflows.followup import FollowUpWorkflow
 
@@ -60,7 +61,7 @@ class TaskList(BaseModel):
     count: int
 
 
-class TaskCompletion(BaseModel):
+class TaskCompletion(NulFreeText):
     model_config = ConfigDict(extra="forbid")
 
     outcome: FollowUpOutcome

@@ -9,7 +9,7 @@ from pydantic import BaseModel, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import enum_text, json_column, timestamp
-from domain.models.text import Email, Phone, ZipCode
+from domain.models.text import Email, NulFreeText, Phone, ZipCode
 from domain.vocabulary import Channel, ConsentKind, ContactKind
 
 
@@ -27,7 +27,7 @@ class Client(ClientBase, table=True):
     created_at: datetime = timestamp()
 
 
-class ClientCreate(ClientBase):
+class ClientCreate(ClientBase, NulFreeText):
     pass
 
 
@@ -65,7 +65,7 @@ class EmergencyContact(EmergencyContactBase, table=True):
     created_at: datetime = timestamp()
 
 
-class EmergencyContactCreate(EmergencyContactBase):
+class EmergencyContactCreate(EmergencyContactBase, NulFreeText):
     channels: list[Channel] = Field(min_length=1)
 
     @field_validator("channels")
@@ -154,7 +154,7 @@ class ClientDevice(SQLModel, table=True):
     revoked_at: datetime | None = timestamp(nullable=True)
 
 
-class ClientDeviceCreate(SQLModel):
+class ClientDeviceCreate(SQLModel, NulFreeText):
     label: str = Field(default="client app", min_length=1, max_length=100)
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import enum_text, timestamp
-from domain.models.text import Email, Phone, Slug
+from domain.models.text import Email, NulFreeText, Phone, Slug
 from domain.vocabulary import Role
 
 
@@ -26,7 +26,7 @@ class Program(ProgramBase, table=True):
     created_at: datetime = timestamp()
 
 
-class ProgramCreate(ProgramBase):
+class ProgramCreate(ProgramBase, NulFreeText):
     pass
 
 
@@ -52,7 +52,7 @@ class Staff(StaffBase, table=True):
     created_at: datetime = timestamp()
 
 
-class StaffCreate(StaffBase):
+class StaffCreate(StaffBase, NulFreeText):
     pass
 
 

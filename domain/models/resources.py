@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from domain.hours import HoursError, normalized_hours
 from domain.models.columns import enum_text, json_column, timestamp
-from domain.models.text import ZipCode
+from domain.models.text import NulFreeText, ZipCode
 from domain.vocabulary import ResourceKind
 
 
@@ -36,7 +36,7 @@ class Resource(ResourceBase, table=True):
     created_at: datetime = timestamp()
 
 
-class ResourceCreate(ResourceBase):
+class ResourceCreate(ResourceBase, NulFreeText):
     """A resource to add; `hours` (see `domain.hours`) are on the program's local clock."""
 
     services: list[str] = Field(default_factory=list)

@@ -132,6 +132,49 @@ async def test_malformed_or_missing_json_is_422_not_500(
     assert listed.json()["count"] == 1
 
 
+async def test_a_body_that_is_not_utf8_is_a_400_problem_as_documented(
+    http: httpx.AsyncClient, program: DemoProgram
+) -> None:
+    headers = {**program.auth(Role.ADMIN), "Content-Type": "application/json"}
+    response = await http.post("/v1/clients", content=b'{"first_name": "\xff"}', headers=headers)
+    assert_problem(response, 400)
+    document = (await http.get("/openapi.json")).json()
+    assert "400" in document["paths"]["/v1/clients"]["post"]["responses"]
+
+
+async def test_every_documented_error_is_a_problem_detail(http: httpx.AsyncClient) -> None:
+    document = (await http.get("/openapi.json")).json()
+    problem = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
+    }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response.get("content") == problem, (method, path, status)
+
+
+async def test_text_holding_a_nul_character_is_422_naming_the_field_and_not_stored(
+    http: httpx.AsyncClient, program: DemoProgram
+) -> None:
+    """PostgreSQL's text cannot hold a NUL character: refused up front, on either database."""
+    admin = program.auth(Role.ADMIN)
+    client_path = f"/v1/clients/{program.client.id}"
+    cases = [
+        ("/v1/clients", {"first_name": "Ben\u0000", "last_name": "Okafor"}, "first_name"),
+        ("/v1/staff", {"name": "Dr\u0000Who", "role": "clinician"}, "name"),
+        ("/v1/resources", {**RESOURCE, "address": "1225 NE 2nd\u0000Ave"}, "address"),
+        (f"{client_path}/contacts", {**CONTACT, "relationship": "sis\u0000ter"}, "relationship"),
+        (f"{client_path}/devices", {"label": "phone\u0000"}, "label"),
+    ]
+    for path, body, field in cases:
+        assert_invalid(await http.post(path, json=body, headers=admin), field)
+    assert (await http.get("/v1/clients", headers=admin)).json()["count"] == 1
+    assert (await http.get("/v1/staff", headers=admin)).json()["count"] == len(Role)
+    assert (await http.get("/v1/resources", headers=admin)).json()["count"] == 0
+    assert (await http.get(f"{client_path}/contacts", headers=admin)).json()["count"] == 0
+
+
 async def test_unknown_paths_bad_ids_and_bad_queries_answer_problem_details(
     http: httpx.AsyncClient, program: DemoProgram
 ) -> None:

@@ -154,6 +154,7 @@ async def test_malformed_decisions_are_422_naming_the_field(
             "justification",
         ),
         ({"kind": "deescalation", "techniques": [], "outcome": "resolved"}, "techniques"),
+        ({"kind": "note", "text": "Called\u0000back"}, "text"),
     ]
     for body, field in cases:
         response = await stack.http.post(
@@ -328,3 +329,21 @@ async def test_out_of_range_paging_is_422_not_a_server_error(
         )
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["field"] == "query.offset"
+
+
+async def test_an_incident_whose_text_holds_a_nul_character_is_not_opened(
+    stack: Stack, program: DemoProgram
+) -> None:
+    for body, field in [
+        ({"summary": "Disclosed\u0000a plan"}, "summary"),
+        ({"summary": "Disclosed a plan", "location": {"address": "1 Main St\u0000"}}, "address"),
+    ]:
+        response = await stack.http.post(
+            "/v1/incidents",
+            json={"client_id": str(program.client.id), "crisis_type": "panic", **body},
+            headers=program.auth(Role.CLINICIAN),
+        )
+        assert response.status_code == 422, response.text
+        assert field in response.json()["detail"], response.json()
+    listed = await stack.http.get("/v1/incidents", headers=program.auth(Role.CLINICIAN))
+    assert listed.json()["count"] == 0

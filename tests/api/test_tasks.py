@@ -182,6 +182,7 @@ async def test_a_completion_with_a_wrong_body_is_refused_with_the_field(
         ({}, "outcome"),
         ({"outcome": "reached_safe", "summary": "x"}, "summary"),
         ({"outcome": "reached_safe", "notes": "x" * 4001}, "notes"),
+        ({"outcome": "reached_safe", "notes": "Spoke\u0000at 10am"}, "notes"),
     ]:
         response = await stack.http.post(
             f"/v1/tasks/{task_id}/complete", json=body, headers=program.auth(Role.FOLLOWUP)

@@ -358,3 +358,40 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
     assert ladder["acknowledged_via"] == "sms_reply"
     await ts_env.sleep(ACK_WINDOW * 3)
     assert smtp_sink.messages == []
+
+
+async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is_a_no_op(
+    notify_stack: Stack,
+    program: DemoProgram,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    stack = notify_stack
+    sister = await add_contact(
+        stack, program, "Lia Ruiz", 1, phone="+15035550101", channels=["sms"]
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+    )
+    await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
+    close = {"kind": "close", "reason": "reached the client by phone"}
+    await decide(stack, program, incident["id"], close, role=Role.SUPERVISOR)
+    await stack.client.get_workflow_handle(incident["workflow_id"]).result()
+
+    link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
+    late = await stack.http.get(link.removeprefix("http://crisisdesk.test"))
+    assert late.status_code == 409, late.text
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert "ended" in late.json()["detail"]
+
+    url = "http://crisisdesk.test/v1/callbacks/twilio/sms"
+    reply = {"From": "+15035550101", "To": fake_twilio.from_number, "Body": "yes"}
+    signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, reply)
+    answered = await stack.http.post(url, data=reply, headers={"X-Twilio-Signature": signature})
+    assert answered.status_code == 200, answered.text
+    assert answered.text == "<Response/>"

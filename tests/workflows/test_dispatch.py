@@ -242,3 +242,27 @@ async def test_dispatch_needs_a_location_and_a_directory_resource(
     )
     assert called.status_code == 200, called.text
     assert called.json()["dispatches"][0]["reference"] == "PSAP-1"
+
+
+async def test_a_callback_for_an_ended_incident_is_a_conflict_and_nul_text_is_refused(
+    dispatch_stack: Stack, program: DemoProgram
+) -> None:
+    stack = dispatch_stack
+    incident = await open_incident(stack, program, "psychosis")
+    await decide(stack, program, incident["id"], {"kind": "cancel", "reason": "entered in error"})
+    await stack.client.get_workflow_handle(incident["workflow_id"]).result()
+    event = {
+        "event_id": f"evt-{uuid.uuid4()}",
+        "incident_id": incident["id"],
+        "dispatch_id": str(uuid.uuid4()),
+        "status": "en_route",
+    }
+
+    raw, headers = signed(event)
+    late = await stack.http.post("/v1/callbacks/dispatch", content=raw, headers=headers)
+    assert late.status_code == 409, late.text
+    assert "ended" in late.json()["detail"]
+    raw, headers = signed({**event, "destination": "Unity\u0000Center"})
+    nul = await stack.http.post("/v1/callbacks/dispatch", content=raw, headers=headers)
+    assert nul.status_code == 422, nul.text
+    assert nul.json()["detail"].startswith("destination")

@@ -10,12 +10,14 @@ twice, and a notification that may not have gone out is never counted as sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -23,7 +25,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import (
     DeliveryChannel,
-    DeliveryReceipt,
     OutboundMessage,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -39,6 +40,8 @@ from infra.db import transaction
 from infra.records import notification_by_key
 
 log = structlog.get_logger("crisisdesk.notify")
+T = TypeVar("T")
+RECORD_WITHIN = 20.0  # seconds; the send's start-to-close timeout is 30
 _PERMANENT = "permanent: "
 HEARTBEAT_EVERY = 1.0  # seconds
 _DONE = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.ACKNOWLEDGED}
@@ -67,6 +70,11 @@ class NotifyActivities:
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> SendResult:
+        # Heartbeats from the first instruction: a slow database read on a busy worker must not
+        # look like a dead worker (the heartbeat timeout would cancel the attempt).
+        return await _heartbeating(self._send_once(request))
+
+    async def _send_once(self, request: SendRequest) -> SendResult:
         key = request.idempotency_key
         bound = log.bind(incident_id=str(request.incident_id), idempotency_key=key)
         previous = await self._attempt(key)
@@ -95,17 +103,15 @@ class NotifyActivities:
             return SendResult(outcome=AttemptOutcome.SKIPPED, reason=reason)
         notification_id = await self._begin(request, DeliveryStatus.QUEUED)
         try:
-            receipt = await _heartbeating(
-                channel.send(
-                    OutboundMessage(
-                        idempotency_key=key,
-                        incident_id=str(request.incident_id),
-                        recipient_id=str(request.recipient_id),
-                        address=address,
-                        subject=text[0],
-                        body=text[1],
-                        ack_url=text[2],
-                    )
+            receipt = await channel.send(
+                OutboundMessage(
+                    idempotency_key=key,
+                    incident_id=str(request.incident_id),
+                    recipient_id=str(request.recipient_id),
+                    address=address,
+                    subject=text[0],
+                    body=text[1],
+                    ack_url=text[2],
                 )
             )
         except TemporaryDeliveryError as error:
@@ -114,7 +120,13 @@ class NotifyActivities:
         except PermanentDeliveryError as error:
             await self._finish(key, DeliveryStatus.FAILED, error=f"{_PERMANENT}{error}")
             raise
-        await self._finish(key, receipt.status, provider_ref=receipt.provider_ref, audit=request)
+        # The provider has the message: a database blip now must not turn a sent message into
+        # one of unknown outcome (the retry would not resend it, and the ladder would move on).
+        await _until_written(
+            lambda: self._finish(
+                key, receipt.status, provider_ref=receipt.provider_ref, audit=request
+            )
+        )
         bound.info("notification.sent", channel=str(request.channel))
         return SendResult(outcome=AttemptOutcome.SENT, notification_id=notification_id)
 
@@ -222,10 +234,25 @@ class NotifyActivities:
                 )
 
 
-async def _heartbeating(send: Coroutine[Any, Any, DeliveryReceipt]) -> DeliveryReceipt:
-    """Heartbeat while the provider answers, so a worker that dies mid-send is noticed within
-    the heartbeat timeout (the retry then finds the attempt `queued` and does not resend)."""
-    task = asyncio.ensure_future(send)
+async def _until_written(write: Callable[[], Awaitable[None]]) -> None:
+    """Retry a database write for up to RECORD_WITHIN seconds (inside the send's timeout)."""
+    deadline = time.monotonic() + RECORD_WITHIN
+    delay = 0.5
+    while True:
+        try:
+            return await write()
+        except DBAPIError as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("notification.record_retry", error_type=type(error).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
+async def _heartbeating(work: Coroutine[Any, Any, T]) -> T:
+    """Heartbeat while the send runs, so a worker that dies mid-send is noticed within the
+    heartbeat timeout (the retry then finds the attempt `queued` and does not resend)."""
+    task = asyncio.ensure_future(work)
     while True:
         activity.heartbeat()
         done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)

@@ -16,9 +16,11 @@ class LadderPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     ack_window: timedelta = timedelta(minutes=5)
-    # A temporary provider failure is retried this many times with backoff, then the ladder
-    # moves to the next channel: a provider that stays down never holds a notification.
-    send_attempts: int = Field(default=4, ge=1)
+    # A send is retried with backoff for this long, then the ladder moves to the next channel:
+    # a provider that stays down never holds a notification. A time, not a count of tries, so
+    # our own outages (a worker killed, the database restarting) do not use up a provider's
+    # chances: found by the drills, where a killed worker left contacts unreached.
+    send_within: timedelta = timedelta(minutes=2)
     retry_initial: timedelta = timedelta(seconds=2)
     retry_max: timedelta = timedelta(seconds=30)
     # Rate limit per recipient: never two messages to the same person closer than this.

@@ -125,11 +125,11 @@ class ContactLadderWorkflow:
                 request,
                 result_type=SendResult,
                 start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=policy.send_within,
                 heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(
                     initial_interval=policy.retry_initial,
                     maximum_interval=policy.retry_max,
-                    maximum_attempts=policy.send_attempts,
                     non_retryable_error_types=["PermanentDeliveryError", "UnknownDeliveryOutcome"],
                 ),
             )

@@ -122,22 +122,32 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
         )
 
     stopped_before_sending: set[int] = set()
+    unknown_escalated: set[int] = set()
 
     async def undelivered() -> list[str]:
-        """Contacts with no message yet. A supervisor's close stops the ladder: one it stopped
-        before its first send (no attempt recorded) rightly never writes; any other must."""
+        """Contacts with no message yet. Two ladders rightly never write: one a supervisor's
+        close stopped before its first send went out, and one whose send died with a killed
+        worker (outcome unknown, so never resent) that then paged the supervisor instead."""
         counts = received()
-        wrong = []
+        wrong: list[str] = []
+        stopped_before_sending.clear()
+        unknown_escalated.clear()
         for c in cases:
             if counts[c.contact_email] > 0:
                 continue
             attempts = await _attempts(sessions, c.incident_id)
+            contact_attempts = [a for a in attempts if not a.startswith("page/")]
+            paged = len(attempts) > len(contact_attempts)
+            unknown = any("outcome unknown" in a for a in contact_attempts)
+            sent = any(" sent" in a or " delivered" in a for a in contact_attempts)
             detail = await world.http.get(f"/v1/incidents/{c.incident_id}", headers=clinician)
             ladders = [ladder["status"] for ladder in detail.json()["ladders"]]
-            if c.closes and ladders == ["stopped"] and all(a.startswith("page/") for a in attempts):
+            if c.closes and ladders == ["stopped"] and not sent:
                 stopped_before_sending.add(c.number)
-                continue
-            wrong.append(f"case {c.number} ({c.workflow_id}): ladders {ladders}, {attempts}")
+            elif ladders == ["exhausted"] and unknown and paged:
+                unknown_escalated.add(c.number)
+            else:
+                wrong.append(f"case {c.number} ({c.workflow_id}): ladders {ladders}, {attempts}")
         return wrong
 
     try:
@@ -159,8 +169,9 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
         "in_follow_up": sum(not c.closes for c in cases),
         "decisions_accepted_and_in_history": in_history,
         "decisions_projected_and_audited_once": len(expected),
-        "contacts_reached_once": len(cases) - len(stopped_before_sending),
+        "contacts_reached_once": len(cases) - len(stopped_before_sending | unknown_escalated),
         "ladders_stopped_by_close_before_sending": len(stopped_before_sending),
+        "sends_of_unknown_outcome_escalated_to_supervisor": len(unknown_escalated),
         "answers_by_status": dict(sorted(caseload.ledger.statuses.items())),
         "answered_503": caseload.ledger.unavailable,
         "answered_other_5xx": 0,

@@ -5,6 +5,7 @@ screen within a second with the crisis numbers for where they are."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import defaultdict, deque
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -110,37 +112,44 @@ async def sos(
     protocol = protocol_for(CrisisType.OTHER)
     now = datetime.now(UTC)
     joined = await _recent_sos_incident(session, client.id, now - protocol.sos_join_window)
-    incident_id = joined or uuid.uuid5(
-        _SOS_NAMESPACE,
-        f"{client.id}:{int(now.timestamp() // protocol.sos_join_window.total_seconds())}",
-    )
-    handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(incident_id))
+    bucket = int(now.timestamp() // protocol.sos_join_window.total_seconds())
     press = SosPress(at=now, location=located)
+    incident_id = joined or uuid.uuid5(_SOS_NAMESPACE, f"{client.id}:{bucket}")
     if joined is None:
         owner = await _on_call_clinician(session, program.id)
-        try:
-            await temporal.start_workflow(
-                IncidentWorkflow.run,
-                IncidentOpening(
-                    incident_id=incident_id,
-                    program_id=program.id,
-                    client_id=client.id,
-                    crisis_type=CrisisType.OTHER,
-                    summary="SOS pressed by the client",
-                    location=location,
-                    owner_id=owner.id,
-                    opened_by=Actor(staff_id=str(owner.id), role="system", program_id=program.id),
-                    opened_at=now,
-                    protocol=protocol,
-                    origin="sos",
-                ),
-                id=workflow_id_for(incident_id),
-                task_queue=runtime.settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # Two presses racing in one window open one incident (the id is the window's); a press
+        # after that window's incident was closed or cancelled opens the next one.
+        for generation in itertools.count(1):  # bounded by the rate limit on presses
+            opening = IncidentOpening(
+                incident_id=incident_id,
+                program_id=program.id,
+                client_id=client.id,
+                crisis_type=CrisisType.OTHER,
+                summary="SOS pressed by the client",
+                location=location,
+                owner_id=owner.id,
+                opened_by=Actor(staff_id=str(owner.id), role="system", program_id=program.id),
+                opened_at=now,
+                protocol=protocol,
+                origin="sos",
             )
-        except WorkflowAlreadyStartedError:
-            joined = incident_id
+            try:
+                await temporal.start_workflow(
+                    IncidentWorkflow.run,
+                    opening,
+                    id=workflow_id_for(incident_id),
+                    task_queue=runtime.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                break
+            except WorkflowAlreadyStartedError:
+                handle = temporal.get_workflow_handle(workflow_id_for(incident_id))
+                if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+                    joined = incident_id
+                    break
+                incident_id = uuid.uuid5(_SOS_NAMESPACE, f"{client.id}:{bucket}:{generation}")
     if joined is not None:
+        handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(joined))
         await handle.signal(IncidentWorkflow.sos_pressed, press)
     return SosAnswer(
         incident_id=incident_id,

@@ -6,6 +6,7 @@ Windows run on the time-skipping server.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -236,3 +237,38 @@ async def test_contact_restored_stops_the_ladder_and_the_timer(
     assert state["ladders"][0]["status"] == "stopped"
     assert fake_twilio.calls == []
     assert smtp_sink.messages == []
+
+
+async def test_a_press_after_the_sos_incident_was_cancelled_opens_a_new_one(
+    care_stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A clinician cancels an SOS pressed by mistake; the client presses again for real, in the
+    same join window: a new incident opens (it used to answer 503 and open nothing)."""
+    stack = care_stack
+    token, _ = await device_token(stack, program)
+    device = {"Authorization": f"Bearer {token}"}
+    first = await stack.http.post("/v1/sos", headers=device)
+    assert first.status_code == 201, first.text
+    cancelled = await stack.http.post(
+        f"/v1/incidents/{first.json()['incident_id']}/decisions",
+        json={"kind": "cancel", "reason": "Pressed by mistake, client confirmed safe"},
+        headers=program.auth(Role.CLINICIAN),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def ended() -> bool:
+        async with sessions() as session:
+            row = await session.get(Incident, uuid.UUID(first.json()["incident_id"]))
+        return row is not None and row.ended_at is not None
+
+    await eventually(ended, "the cancelled SOS incident's projection")
+    again = await stack.http.post("/v1/sos", headers=device)
+    assert again.status_code == 201, again.text
+    assert again.json()["joined"] is False
+    assert again.json()["incident_id"] != first.json()["incident_id"]
+    detail = await stack.http.get(
+        f"/v1/incidents/{again.json()['incident_id']}", headers=program.auth(Role.CLINICIAN)
+    )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["stage"] == "open"
+    assert detail.json()["origin"] == "sos"

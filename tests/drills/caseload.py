@@ -123,8 +123,13 @@ class Caseload:
         return sum(len(c.accepted) for c in self.cases)
 
     @property
-    def total_steps(self) -> int:
-        return sum(len(c.steps) + 1 for c in self.cases)
+    def total_decisions(self) -> int:
+        return sum(len(c.steps) for c in self.cases)
+
+    @property
+    def progress(self) -> float:
+        """The share of the caseload's decisions accepted so far."""
+        return self.accepted / self.total_decisions
 
     async def send(self, what: str, path: str, body: dict[str, Any], role: str) -> dict[str, Any]:
         """POST until the API accepts it: 503 and late answers are retried with the same key;
@@ -192,8 +197,8 @@ class Caseload:
         return time.monotonic() - started
 
     async def wait_for_progress(self, fraction: float) -> None:
-        """Until that fraction of every request of the caseload has been accepted."""
-        opened = sum(c.incident_id is not None for c in self.cases)
-        while (opened + self.accepted) < fraction * self.total_steps:
+        """Until that share of the caseload's decisions has been accepted."""
+        while True:
+            if self.progress >= fraction:
+                return
             await asyncio.sleep(0.05)
-            opened = sum(c.incident_id is not None for c in self.cases)

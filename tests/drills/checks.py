@@ -126,8 +126,9 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
 
     async def undelivered() -> list[str]:
         """Contacts with no message yet. Two ladders rightly never write: one a supervisor's
-        close stopped before its first send went out, and one whose send died with a killed
-        worker (outcome unknown, so never resent) that then paged the supervisor instead."""
+        close stopped before its first try, and one whose send died with a killed worker
+        (outcome unknown, so never resent) that then paged the supervisor instead, unless the
+        incident had closed. A send still being retried is waited for."""
         counts = received()
         wrong: list[str] = []
         stopped_before_sending.clear()
@@ -142,9 +143,10 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
             sent = any(" sent" in a or " delivered" in a for a in contact_attempts)
             detail = await world.http.get(f"/v1/incidents/{c.incident_id}", headers=clinician)
             ladders = [ladder["status"] for ladder in detail.json()["ladders"]]
-            if c.closes and ladders == ["stopped"] and not sent:
+            stopped = c.closes and ladders == ["stopped"]
+            if stopped and not contact_attempts:
                 stopped_before_sending.add(c.number)
-            elif ladders == ["exhausted"] and unknown and paged:
+            elif unknown and not sent and (paged or stopped):
                 unknown_escalated.add(c.number)
             else:
                 wrong.append(f"case {c.number} ({c.workflow_id}): ladders {ladders}, {attempts}")
@@ -171,7 +173,7 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
         "decisions_projected_and_audited_once": len(expected),
         "contacts_reached_once": len(cases) - len(stopped_before_sending | unknown_escalated),
         "ladders_stopped_by_close_before_sending": len(stopped_before_sending),
-        "sends_of_unknown_outcome_escalated_to_supervisor": len(unknown_escalated),
+        "sends_of_unknown_outcome_not_resent": len(unknown_escalated),
         "answers_by_status": dict(sorted(caseload.ledger.statuses.items())),
         "answered_503": caseload.ledger.unavailable,
         "answered_other_5xx": 0,

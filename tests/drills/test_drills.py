@@ -44,10 +44,9 @@ async def test_worker_killed_at_random_moments(world: World, scale: DrillScale) 
     kills: list[float] = []
 
     async def kill_and_restart(caseload: Caseload) -> None:
-        await caseload.wait_for_progress(0.1)
-        for _ in range(scale.worker_kills):
-            await asyncio.sleep(chance.uniform(0.5, 3.0))
-            kills.append(caseload.accepted / caseload.total_steps)
+        for moment in sorted(chance.uniform(0.05, 0.8) for _ in range(scale.worker_kills)):
+            await caseload.wait_for_progress(moment)
+            kills.append(caseload.progress)
             world.worker.kill()
             await asyncio.sleep(chance.uniform(0.2, 2.0))
             world.worker.start()
@@ -64,7 +63,7 @@ async def test_temporal_dev_server_restarted(world: World, scale: DrillScale) ->
     async def restart(caseload: Caseload) -> None:
         for restart_at in (0.25, 0.6)[: scale.temporal_restarts]:
             await caseload.wait_for_progress(restart_at)
-            restarted_at.append(caseload.accepted / caseload.total_steps)
+            restarted_at.append(caseload.progress)
             await asyncio.to_thread(world.temporal.stop)
             await asyncio.sleep(scale.temporal_down_s)
             world.temporal.start()

@@ -6,7 +6,8 @@ or points at a running API with `--api URL --tokens FILE` (then only (2) and (3)
 
     (1) engine baseline: trivial workflow + one activity, 100 in flight, workflows/s
     (2) POST /v1/incidents, 100 in flight: incidents/s, p50 / p99
-    (3) decision round trip, 20 concurrent clinicians: p50 / p99
+    (3) decision round trip, 20 concurrent clinicians: p50 / p99 (once the worker is idle),
+        beside (3a) the engine's floor: a bare update handler, 20 callers, same server
     (4) time to first contact: notify_contacts HTTP send -> message at the SMTP sink, p50 / p99
     (5) worker RSS with K incidents waiting in follow-up
 
@@ -182,6 +183,7 @@ class Stack:
     temporal_address: str | None = None
     data_converter: Any = None
     worker_pid: int | None = None
+    api_pid: int | None = None
     sink: Any = None
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     workdir: Path | None = None
@@ -252,6 +254,7 @@ async def start_stack(args: argparse.Namespace, workdir: Path, stack: Stack) -> 
     stack.worker_pid = worker.pid
     api = _spawn(wrapped("api"), workdir / "api.log", env)
     stack.processes.append(("api", api))
+    stack.api_pid = api.pid
     stack.api_url = f"http://{HOST}:{api_port}"
 
     deadline = time.monotonic() + 60
@@ -357,6 +360,137 @@ async def engine_baseline(stack: Stack, count: int, in_flight: int) -> dict[str,
         "workflows_per_s": round(done / elapsed, 1),
         "latency": latency_summary(latencies),
     }
+
+
+async def engine_updates(stack: Stack, callers: int, total: int) -> dict[str, Any]:
+    """The engine's floor for (3): `callers` workflows with a bare update handler, each sent
+    total/callers updates one after another, on the same server and worker settings."""
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from bench.engine import UpdatableWorkflow
+
+    assert stack.temporal_address is not None
+    client = await Client.connect(stack.temporal_address, data_converter=stack.data_converter)
+    queue = f"bench-updates-{uuid.uuid4().hex[:8]}"
+    latencies: list[float] = []
+    async with Worker(client, task_queue=queue, workflows=[UpdatableWorkflow]):
+        handles = [
+            await client.start_workflow(UpdatableWorkflow.run, id=f"{queue}-{c}", task_queue=queue)
+            for c in range(callers)
+        ]
+
+        async def caller(c: int) -> None:
+            await handles[c].execute_update(UpdatableWorkflow.note, "warm-up")
+            for j in range(total // callers):
+                started = time.perf_counter()
+                await handles[c].execute_update(UpdatableWorkflow.note, f"note {j}")
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(c) for c in range(callers)))
+        elapsed = time.perf_counter() - started
+        for handle in handles:
+            await handle.signal(UpdatableWorkflow.done)
+    return {
+        "callers": callers,
+        "total": len(latencies),
+        "elapsed_s": round(elapsed, 2),
+        "updates_per_s": round(len(latencies) / elapsed, 1),
+        "latency": latency_summary(latencies),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def until_idle(pid: int | None, limit_s: float = 300, below: float = 0.15) -> float:
+    """Wait until the worker uses under `below` of a core over a second (its backlog from the
+    phase before is done), so a phase measures itself; answers the seconds waited."""
+    started = time.perf_counter()
+    if pid is None:
+        await asyncio.sleep(5)
+        return 5.0
+    while time.perf_counter() - started < limit_s:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1)
+        if cpu_seconds(pid) - before < below:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
+def _shares(table: dict[str, int], total: int, top: int) -> list[tuple[str, float]]:
+    ranked = sorted(table.items(), key=lambda kv: -kv[1])[:top]
+    return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in ranked]
+
+
+class Sampler:
+    """py-spy sampling the worker and the API while one phase runs (`--spy`): where their time
+    goes, with no instrumentation in the processes measured."""
+
+    def __init__(self, workdir: Path, pids: dict[str, int | None], seconds: int) -> None:
+        spy = Path(sys.executable).parent / "py-spy"
+        self.outputs = {name: workdir / f"{name}.spy.txt" for name, pid in pids.items() if pid}
+        self.processes = (
+            [
+                subprocess.Popen(  # noqa: S603 (our own arguments)
+                    [
+                        str(spy),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--duration",
+                        str(seconds),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--nonblocking",
+                        "--output",
+                        str(self.outputs[name]),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for name, pid in pids.items()
+                if pid
+            ]
+            if spy.exists()
+            else []
+        )
+
+    def summary(self, top: int = 15) -> dict[str, Any]:
+        """Per process: the share of samples whose innermost frame is each function (self
+        time), and the share that pass through each of our own functions (inclusive)."""
+        for process in self.processes:
+            process.wait(timeout=120)
+        summary: dict[str, Any] = {}
+        for name, path in self.outputs.items():
+            if not path.exists():
+                continue
+            leaf: dict[str, int] = {}
+            ours: dict[str, int] = {}
+            total = 0
+            for line in path.read_text().splitlines():
+                stack, _, count_text = line.rpartition(" ")
+                if not stack or not count_text.isdigit():
+                    continue
+                count = int(count_text)
+                total += count
+                frames = stack.split(";")
+                leaf[frames[-1]] = leaf.get(frames[-1], 0) + count
+                for frame in set(frames):
+                    if "/work/" in frame and ".venv" not in frame:
+                        ours[frame] = ours.get(frame, 0) + count
+
+            summary[name] = {
+                "samples": total,
+                "self_pct": _shares(leaf, total, top),
+                "ours_inclusive_pct": _shares(ours, total, top),
+            }
+        return summary
 
 
 async def open_incidents(
@@ -598,6 +732,15 @@ def table(results: dict[str, Any]) -> str:
                 f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms (goal p99 < 150)",
             )
         )
+    if updates := results.get("engine_updates"):
+        lat = updates["latency"]
+        rows.append(
+            (
+                f"    engine floor: bare update ({updates['callers']} callers)",
+                f"{updates['updates_per_s']} /s",
+                f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
+            )
+        )
     if contact := results.get("first_contact"):
         lat = contact["latency"]
         rows.append(
@@ -677,13 +820,30 @@ async def main(args: argparse.Namespace) -> int:
                 results["ratio_open_to_engine"] = round(
                     results["open"]["incidents_per_s"] / results["engine"]["workflows_per_s"], 3
                 )
+            # The worker first finishes the 500 openings' backlog: (3) measures decisions.
+            results["idle_wait_before_decisions_s"] = await until_idle(stack.worker_pid)
+            if not external:
+                print("(3a) engine update baseline ...", flush=True)
+                results["engine_updates"] = await phase(
+                    results,
+                    "engine_updates",
+                    engine_updates(stack, args.clinicians, args.decisions),
+                    timeout,
+                )
             print("(3) decision round trips ...", flush=True)
+            sampler = (
+                Sampler(workdir, {"worker": stack.worker_pid, "api": stack.api_pid}, args.spy)
+                if args.spy
+                else None
+            )
             results["decisions"] = await phase(
                 results,
                 "decisions",
                 decision_round_trips(api, client_ids, args.clinicians, args.decisions),
                 timeout,
             )
+            if sampler is not None:
+                results["decisions_profile"] = await asyncio.to_thread(sampler.summary)
             if not external:
                 print("(4) time to first contact ...", flush=True)
                 results["first_contact"] = await phase(
@@ -760,6 +920,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", help="CRISISDESK_LOG_LEVEL of the stack")
     parser.add_argument("--profile", choices=["api", "worker"], help="run it under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, profile)")
+    parser.add_argument(
+        "--spy",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="sample the worker and API with py-spy for the first SECONDS of (3)",
+    )
     args = parser.parse_args(argv)
     if args.api and not args.tokens:
         parser.error("--api needs --tokens")

@@ -836,12 +836,21 @@ async def main(args: argparse.Namespace) -> int:
                 if args.spy
                 else None
             )
+            pids = {name: process.pid for name, process in stack.processes}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             results["decisions"] = await phase(
                 results,
                 "decisions",
                 decision_round_trips(api, client_ids, args.clinicians, args.decisions),
                 timeout,
             )
+            if results["decisions"] and pids:
+                # Core-seconds each process spent per second of (3): who the decisions wait on.
+                elapsed = results["decisions"]["elapsed_s"]
+                results["decisions"]["cores_used"] = {
+                    name: round((cpu_seconds(pid) - cpu_before[name]) / elapsed, 2)
+                    for name, pid in pids.items()
+                }
             if sampler is not None:
                 results["decisions_profile"] = await asyncio.to_thread(sampler.summary)
             if not external:

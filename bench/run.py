@@ -25,7 +25,6 @@ import os
 import platform
 import pstats
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,11 @@ from typing import Any
 
 import httpx
 
+from infra.embedded import stop_process
+from tests.fakes import HOST, free_port
+from tests.workflows.scenarios import DEESCALATED, JUDGED_MODERATE, SAFETY_PLAN
+
 RESULTS_DIR = Path(__file__).parent / "results"
-HOST = "127.0.0.1"
 
 CSSRS_LOW = {
     "kind": "assessment",
@@ -54,24 +56,10 @@ CSSRS_LOW = {
         "behavior": False,
     },
 }
-DEESCALATED = {"kind": "deescalation", "techniques": ["grounding"], "outcome": "resolved"}
 DISPOSITION = {
     "kind": "disposition",
     "outcome": "remained_home_with_safety_plan",
-    "safety_plan": {
-        "warning_signs": ["isolating", "not sleeping"],
-        "internal_coping": ["paced breathing"],
-        "social_distractions": ["call cousin", "coffee shop"],
-        "people_to_ask": ["sister Lia"],
-        "professionals": ["IOP clinician", "988"],
-        "means_safety": ["medications locked by sister"],
-    },
-}
-JUDGED_MODERATE = {
-    "kind": "assessment",
-    "instrument": "clinical_judgement",
-    "risk_override": "moderate",
-    "justification": "Calmer after ten minutes, oriented, future-oriented talk",
+    "safety_plan": SAFETY_PLAN,
 }
 
 
@@ -154,26 +142,6 @@ class TimedMessages(list):  # type: ignore[type-arg]
     def append(self, message: Any) -> None:
         self.arrivals.append((time.perf_counter(), message))
         super().append(message)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @dataclass

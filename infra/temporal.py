@@ -10,12 +10,15 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.incident import IncidentOpening, workflow_id_for
 from infra.codec import EncryptionCodec, Keyring
 from infra.settings import Settings
+from workflows.incident import IncidentWorkflow
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
@@ -57,3 +60,15 @@ async def ensure_search_attributes(client: Client) -> None:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
+
+
+async def start_incident(client: Client, opening: IncidentOpening, *, task_queue: str) -> None:
+    """Start an incident's workflow under its one id; a second start of that id (running or
+    ended) raises `WorkflowAlreadyStartedError`, so a retried opening never opens two."""
+    await client.start_workflow(
+        IncidentWorkflow.run,
+        opening,
+        id=workflow_id_for(opening.incident_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )

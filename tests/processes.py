@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from infra.embedded import stop_process
+
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 
 
@@ -56,15 +58,9 @@ class _Process:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
-    def stop(self, timeout: float = 30) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=30)
 
 
 class WorkerProcess(_Process):

@@ -11,7 +11,6 @@ from sqlmodel import col, func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -62,6 +61,7 @@ from domain.models import Client as ClientRecord
 from domain.protocols import protocol_for
 from domain.vocabulary import Channel, CrisisType, DecisionKind, RiskLevel, Role, Stage
 from infra.records import in_program
+from infra.temporal import start_incident
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -123,13 +123,7 @@ async def open_incident(
         idempotency_key=idempotency_key,
     )
     try:
-        await temporal.start_workflow(
-            IncidentWorkflow.run,
-            opening,
-            id=workflow_id_for(incident_id),
-            task_queue=runtime.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+        await start_incident(temporal, opening, task_queue=runtime.settings.task_queue)
     except WorkflowAlreadyStartedError:
         existing = await _current(temporal, session, incident_id, staff.program_id)
         if existing.client_id != body.client_id or existing.crisis_type != body.crisis_type:

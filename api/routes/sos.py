@@ -17,7 +17,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import token_hash
@@ -30,6 +29,7 @@ from domain.models import Client, ClientDevice, Incident, Program, Staff
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, ResourceKind, Role
 from infra.directory import nearest_resources
+from infra.temporal import start_incident
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(prefix="/v1", tags=["sos"])
@@ -119,28 +119,22 @@ async def sos(
         owner = await _on_call_clinician(session, program.id)
         # Two presses racing in one window open one incident (the id is the window's); a press
         # after that window's incident was closed or cancelled opens the next one.
+        opening = IncidentOpening(
+            incident_id=incident_id,
+            program_id=program.id,
+            client_id=client.id,
+            crisis_type=CrisisType.OTHER,
+            summary="SOS pressed by the client",
+            location=location,
+            owner_id=owner.id,
+            opened_by=Actor(staff_id=str(owner.id), role="system", program_id=program.id),
+            opened_at=now,
+            protocol=protocol,
+            origin="sos",
+        )
         for generation in itertools.count(1):  # bounded by the rate limit on presses
-            opening = IncidentOpening(
-                incident_id=incident_id,
-                program_id=program.id,
-                client_id=client.id,
-                crisis_type=CrisisType.OTHER,
-                summary="SOS pressed by the client",
-                location=location,
-                owner_id=owner.id,
-                opened_by=Actor(staff_id=str(owner.id), role="system", program_id=program.id),
-                opened_at=now,
-                protocol=protocol,
-                origin="sos",
-            )
             try:
-                await temporal.start_workflow(
-                    IncidentWorkflow.run,
-                    opening,
-                    id=workflow_id_for(incident_id),
-                    task_queue=runtime.settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
+                await start_incident(temporal, opening, task_queue=runtime.settings.task_queue)
                 break
             except WorkflowAlreadyStartedError:
                 handle = temporal.get_workflow_handle(workflow_id_for(incident_id))
@@ -148,6 +142,7 @@ async def sos(
                     joined = incident_id
                     break
                 incident_id = uuid.uuid5(_SOS_NAMESPACE, f"{client.id}:{bucket}:{generation}")
+                opening = opening.model_copy(update={"incident_id": incident_id})
     if joined is not None:
         handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(joined))
         await handle.signal(IncidentWorkflow.sos_pressed, press)

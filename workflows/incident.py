@@ -155,6 +155,17 @@ class IncidentWorkflow:
         self._pages.append(page)
         self._audit_system("followup.welfare_check", {"task_ids": [str(t) for t in news.task_ids]})
 
+    def _page_supervisor(self, page_id: str, reason: str) -> None:
+        """Something the workflow ordered could not be done: the on-call supervisor takes over."""
+        self._pages.append(
+            PageOrder(
+                page_id=page_id,
+                reason=reason,
+                target=PageTarget.ON_CALL_SUPERVISOR,
+                ordered_at=workflow.now(),
+            )
+        )
+
     def _audit_system(self, action: str, detail: dict[str, Any]) -> None:
         self._audit.append(
             AuditEntry(
@@ -427,13 +438,8 @@ class IncidentWorkflow:
         try:
             result = await handle
         except ChildWorkflowError:
-            self._pages.append(
-                PageOrder(
-                    page_id="followup-failed",
-                    reason="follow-up scheduling failed; arrange the check-ins by hand",
-                    target=PageTarget.ON_CALL_SUPERVISOR,
-                    ordered_at=workflow.now(),
-                )
+            self._page_supervisor(
+                "followup-failed", "follow-up scheduling failed; arrange the check-ins by hand"
             )
             return
         if result.cancelled_reason is not None:
@@ -458,13 +464,9 @@ class IncidentWorkflow:
                 )
             except ActivityError:
                 # The provider stayed down: a person must call it. The alarm re-sends later too.
-                self._pages.append(
-                    PageOrder(
-                        page_id=f"dispatch-{order.dispatch_id}-{order.attempt}-undelivered",
-                        reason="the dispatch packet could not be delivered; call the provider",
-                        target=PageTarget.ON_CALL_SUPERVISOR,
-                        ordered_at=workflow.now(),
-                    )
+                self._page_supervisor(
+                    f"dispatch-{order.dispatch_id}-{order.attempt}-undelivered",
+                    "the dispatch packet could not be delivered; call the provider",
                 )
 
     async def _run_ladders(self) -> None:
@@ -517,13 +519,9 @@ class IncidentWorkflow:
         except ChildWorkflowError:
             # A ladder that failed reached nobody for sure: a person must take over.
             result = LadderResult(ladder_id=ladder_id, status=LadderStatus.EXHAUSTED)
-            self._pages.append(
-                PageOrder(
-                    page_id=f"ladder-{ladder_id}-failed",
-                    reason="a contact notification failed; reach the contacts by hand",
-                    target=PageTarget.ON_CALL_SUPERVISOR,
-                    ordered_at=workflow.now(),
-                )
+            self._page_supervisor(
+                f"ladder-{ladder_id}-failed",
+                "a contact notification failed; reach the contacts by hand",
             )
         self._running_ladders.pop(ladder_id, None)
         self._state = record_ladder_result(self._state, result, workflow.now())

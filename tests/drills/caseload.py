@@ -117,14 +117,11 @@ class Caseload:
         self._pause = pause
         self._random = random.Random(seed)
         self.retries = 0
+        self.total_decisions = sum(len(c.steps) for c in cases)
 
     @property
     def accepted(self) -> int:
         return sum(len(c.accepted) for c in self.cases)
-
-    @property
-    def total_decisions(self) -> int:
-        return sum(len(c.steps) for c in self.cases)
 
     @property
     def progress(self) -> float:

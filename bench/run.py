@@ -40,6 +40,7 @@ import httpx
 
 from infra.embedded import stop_process
 from tests.fakes import HOST, free_port
+from tests.processes import crisisdesk_env
 from tests.workflows.scenarios import DEESCALATED, JUDGED_MODERATE, SAFETY_PLAN
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -195,8 +196,7 @@ async def start_stack(args: argparse.Namespace, workdir: Path, stack: Stack) -> 
         "log_level": args.log_level,
         "public_url": f"http://{HOST}:{api_port}",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISISDESK_")}
-    env |= {f"CRISISDESK_{k.upper()}": str(v) for k, v in fields.items()}
+    env = crisisdesk_env(fields)
     settings = Settings(**fields)  # type: ignore[arg-type]
     keyring = keyring_for(settings)  # the development key, made once before the processes read it
     stack.data_converter = data_converter_for(keyring)

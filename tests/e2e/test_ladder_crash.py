@@ -4,7 +4,6 @@ on to the next channel. Counted at the servers: a local Twilio-compatible API an
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from infra.settings import Settings
 from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
 from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
 from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
-from tests.processes import WorkerProcess
+from tests.processes import WorkerProcess, crisisdesk_env
 from tests.workflows.scenarios import CSSRS_MODERATE
 
 pytestmark = [
@@ -50,7 +49,7 @@ async def ladder_world(
         "public_url": "http://crisisdesk.test",
     }
     settings = Settings(**fields)
-    env = {**os.environ, **{f"CRISISDESK_{k.upper()}": str(v) for k, v in fields.items()}}
+    env = crisisdesk_env(fields)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     app = create_app(settings, temporal=encrypted_client(dev_env))

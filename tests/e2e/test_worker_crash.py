@@ -4,7 +4,6 @@ nothing lost or duplicated. Real Temporal dev server, real PostgreSQL, the worke
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +25,7 @@ from domain.vocabulary import Role
 from infra.audit_log import verify_chain
 from infra.settings import Settings
 from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
-from tests.processes import WorkerProcess
+from tests.processes import WorkerProcess, crisisdesk_env
 from tests.workflows.scenarios import DEESCALATED, SAFETY_PLAN
 
 pytestmark = [
@@ -39,25 +38,17 @@ pytestmark = [
 def worker_process(
     dev_env: WorkflowEnvironment, database_url: str, tmp_path: Path
 ) -> Iterator[tuple[WorkerProcess, Settings]]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        temporal_address=dev_env.client.service_client.config.target_host,
-        temporal_namespace=dev_env.client.namespace,
-        task_queue=f"e2e-{uuid.uuid4()}",
-        encryption_keys=KEYRING.render(),
-        log_format="json",
-    )
-    env = {
-        **os.environ,
-        "CRISISDESK_DATABASE_URL": database_url,
-        "CRISISDESK_DATA_DIR": str(tmp_path),
-        "CRISISDESK_TEMPORAL_ADDRESS": settings.temporal_address,
-        "CRISISDESK_TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        "CRISISDESK_TASK_QUEUE": settings.task_queue,
-        "CRISISDESK_ENCRYPTION_KEYS": KEYRING.render(),
-        "CRISISDESK_LOG_FORMAT": "json",
+    fields: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "temporal_address": dev_env.client.service_client.config.target_host,
+        "temporal_namespace": dev_env.client.namespace,
+        "task_queue": f"e2e-{uuid.uuid4()}",
+        "encryption_keys": KEYRING.render(),
+        "log_format": "json",
     }
+    settings = Settings(**fields)  # type: ignore[arg-type]
+    env = crisisdesk_env(fields)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     yield worker, settings

@@ -26,9 +26,11 @@ from infra.settings import Settings
 from infra.temporal import keyring_for
 from workflows.followup import FollowUpWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.incident_v1 import IncidentWorkflowV1
 from workflows.notification import ContactLadderWorkflow
 
-WORKFLOWS = [IncidentWorkflow, ContactLadderWorkflow, FollowUpWorkflow]
+# IncidentWorkflowV1 finishes the incidents opened before effects ran independently.
+WORKFLOWS = [IncidentWorkflow, IncidentWorkflowV1, ContactLadderWorkflow, FollowUpWorkflow]
 
 
 def build_worker(

@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from domain.decisions import Location
-from domain.incident import IncidentState
+from domain.decisions import DECISION_ROLES, Location
+from domain.incident import (
+    IncidentState,
+)
 from domain.models.text import NulFreeText
-from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Stage
+from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
 
 
 class IncidentCreate(NulFreeText):
@@ -58,11 +60,18 @@ class IncidentView(BaseModel):
     part2_disclosures: list[dict[str, Any]]
     notifications: list[dict[str, Any]] = Field(default_factory=list)
     tasks: list[dict[str, Any]] = Field(default_factory=list)
+    # What could not be done: pages that reached nobody of their target, with the reason.
+    unreachable: list[dict[str, Any]] = Field(default_factory=list)
+    # The case file could not be written; the incident carries on (SPEC 10.1).
+    projection_error: str | None = None
+    # What a close stopped (contact ladders, follow-up tasks).
+    stopped_by_close: list[str] = Field(default_factory=list)
     revision: int
     live: bool = True
 
 
-def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
+def incident_view(state: IncidentState, *, role: Role, live: bool = True) -> IncidentView:
+    """The incident as `role` sees it: `allowed_decisions` are those this role may record now."""
     return IncidentView(
         id=state.incident_id,
         workflow_id=state.workflow_id,
@@ -84,7 +93,7 @@ def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
         contact_lost=state.contact_lost,
         contact_lost_since=state.contact_lost_since,
         welfare_check_required=state.welfare_check_required,
-        allowed_decisions=state.allowed_decisions,
+        allowed_decisions=[k for k in state.allowed_decisions if role in DECISION_ROLES[k]],
         pending_timers=[
             PendingTimer(name=a.name, due_at=a.due_at, pages_sent=a.pages_sent)
             for a in state.alarms
@@ -95,6 +104,9 @@ def incident_view(state: IncidentState, *, live: bool = True) -> IncidentView:
         dispatches=[d.model_dump(mode="json") for d in state.dispatches],
         ladders=[ladder.model_dump(mode="json") for ladder in state.ladders],
         part2_disclosures=[d.model_dump(mode="json") for d in state.part2_disclosures],
+        unreachable=[u.model_dump(mode="json") for u in state.unreachable],
+        projection_error=state.projection_error,
+        stopped_by_close=state.stopped_by_close,
         revision=state.revision,
         live=live,
     )

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from domain.decisions import Location
+from domain.location import Location
 from domain.models.text import NulFreeText
 from domain.vocabulary import DispatchService, DispatchStatus
 

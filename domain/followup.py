@@ -23,6 +23,7 @@ _TASK_NAMESPACE = uuid.UUID("1d0f6c55-3b7e-4f0a-9a43-5f2d8e61c7b9")
 
 PARENT_NEEDS_CARE_SIGNAL = "followup_needs_care"
 PARENT_WELFARE_CHECK_SIGNAL = "followup_welfare_check"
+PARENT_FINISHED_SIGNAL = "followup_finished"
 
 SETTLED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 CLAIMED = frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS})

@@ -128,5 +128,9 @@ class SendResult(BaseModel):
     reason: str | None = None
 
 
+# The incident's signal a ladder sends when it ends (named here: the two workflows import this).
+LADDER_FINISHED_SIGNAL = "ladder_finished"
+
+
 def ladder_workflow_id(incident_id: UUID, ladder_id: UUID) -> str:
     return f"incident-{incident_id}-ladder-{ladder_id}"

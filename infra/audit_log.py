@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import false, func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -69,10 +69,14 @@ async def append_in(session: AsyncSession, entry: AuditEntry) -> AuditEvent:
 
 
 async def _lock_chain(session: AsyncSession, program_id: UUID) -> None:
-    """Serialize appends to one program's chain (PostgreSQL; SQLite serializes all writes)."""
+    """Serialize appends to one program's chain: an advisory lock on PostgreSQL; on SQLite a
+    write statement takes the database's write lock before the chain's head is read, so two
+    activities appending at once wait for each other instead of colliding on a sequence."""
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(program_id.bytes[:8], "big", signed=True)
         await session.exec(select(func.pg_advisory_xact_lock(key)))
+    else:
+        await session.exec(update(AuditEvent).where(false()).values(seq=AuditEvent.seq))
 
 
 async def append_audit(

@@ -6,9 +6,12 @@ The API routes, the CLI and the demo seed all create records through these, so t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -123,3 +126,9 @@ async def notification_by_key(session: AsyncSession, *, key: str) -> Notificatio
     """The delivery attempt (message or page) recorded under this idempotency key."""
     found = await session.exec(select(Notification).where(Notification.idempotency_key == key))
     return found.first()
+
+
+def request_digest(body: BaseModel) -> str:
+    """A digest of a request body, binding an Idempotency-Key to what it was first sent with."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

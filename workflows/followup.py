@@ -20,8 +20,10 @@ from workflows.paging import page_staff
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from activities.followup import FollowUpActivities
     from domain.audit import AuditEntry
     from domain.followup import (
+        PARENT_FINISHED_SIGNAL,
         PARENT_NEEDS_CARE_SIGNAL,
         PARENT_WELFARE_CHECK_SIGNAL,
         AlarmKind,
@@ -47,10 +49,14 @@ with workflow.unsafe.imports_passed_through():
         no_answer_streak,
         task_audit,
     )
-    from domain.incident import PageOrder, PageTarget
+    from domain.incident import (
+        PageOrder,
+        PageTarget,
+    )
     from domain.vocabulary import FollowUpOutcome
 
 PROJECTION_TIMEOUT = timedelta(seconds=10)
+REPORT_TO_INCIDENT_PATCH = "followup-reports-to-incident"
 # Retry the projection forever with a capped backoff: a database outage delays, never loses.
 PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 
@@ -92,14 +98,17 @@ class FollowUpWorkflow:
             raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._project()
-        await self._tell_parent()
-        return FollowUpResult(
+        result = FollowUpResult(
             incident_id=plan.incident_id,
             tasks=self._ordered(),
             needs_care=self._needs_care,
             welfare_checks=self._welfare_checks,
             cancelled_reason=self._cancelled_reason,
         )
+        if workflow.patched(REPORT_TO_INCIDENT_PATCH):
+            self._to_parent.append((PARENT_FINISHED_SIGNAL, result))
+        await self._tell_parent()
+        return result
 
     @workflow.query
     def tasks(self) -> list[TaskState]:
@@ -248,8 +257,8 @@ class FollowUpWorkflow:
                     (self._tasks[i] for i in self._unprojected), key=lambda t: t.sequence
                 )
                 audit = list(self._audit)
-                await workflow.execute_activity(
-                    "record_followup_tasks",
+                await workflow.execute_activity_method(
+                    FollowUpActivities.record_followup_tasks,
                     TaskProjection(
                         incident_id=self._plan.incident_id,
                         program_id=self._plan.program_id,
@@ -257,7 +266,6 @@ class FollowUpWorkflow:
                         tasks=changed,
                         audit=audit,
                     ),
-                    result_type=int,
                     start_to_close_timeout=PROJECTION_TIMEOUT,
                     retry_policy=PROJECTION_RETRY,
                 )
@@ -279,9 +287,8 @@ class FollowUpWorkflow:
             name, payload = self._to_parent.pop(0)
             if parent is None:
                 continue  # started on its own: the result records it
-            incident = workflow.get_external_workflow_handle(
-                parent.workflow_id, run_id=parent.run_id
-            )
+            # By workflow id alone: an incident that continued as new hears it in its new run.
+            incident = workflow.get_external_workflow_handle(parent.workflow_id)
             # An incident that has already ended cannot hear it; the result records it.
             with contextlib.suppress(ApplicationError):
                 await incident.signal(name, payload)

@@ -1,210 +1,146 @@
-"""The incident workflow: one per incident, the single writer of its state.
+"""The incident workflow (type `IncidentWorkflowV2`): one per incident, its state's only writer.
 
-Each decision kind is an Update whose validator refuses what the frozen protocol does not allow
-(nothing reaches history); handlers apply the decision synchronously and answer the new state.
-The run loop projects each revision to the case file, sounds the protocol's alarms and sends pages.
+Each decision kind is an Update, one per entry of the decision registry: the validator refuses
+what the frozen protocol does not allow (nothing reaches history), the handler applies it and
+answers the new state. Every effect the state orders runs as a task of its own with its own
+bounded policy (a page, a dispatch packet, a contact ladder, the follow-up, the case file), so
+no effect ever waits on another. The run loop only sounds the protocol's alarms, and continues
+as new, carrying its state, when the history grows long.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+from temporalio.exceptions import ApplicationError
 
-from workflows.paging import page_staff
+from workflows.decision_updates import DecisionUpdate, decision_update
+from workflows.incident_effects import IncidentEffects
 
 with workflow.unsafe.imports_passed_through():
     from domain.audit import AuditEntry
     from domain.decisions import DecisionRequest
-    from domain.dispatch import DispatchOrder, DispatchSent
-    from domain.effects import IncidentProjection
+    from domain.dispatch import DispatchOrder
     from domain.followup import (
-        CancelFollowUp,
         FollowUpNeedsCare,
-        FollowUpPlan,
         FollowUpResult,
         FollowUpWelfareCheck,
-        followup_workflow_id,
     )
     from domain.incident import (
         DecisionEntry,
+        Effects,
+        IncidentCarry,
         IncidentOpening,
         IncidentState,
         PageOrder,
-        PageRecord,
-        PageTarget,
         SosPress,
+    )
+    from domain.incident.alarms import (
+        next_alarm_in,
+        sound_due_alarms,
+    )
+    from domain.incident.machine import (
         apply_decision,
         close_after_followup,
+        followup_finished,
         followup_needs_care,
-        followup_started,
         followup_welfare_check,
-        next_alarm_in,
         open_incident,
         record_acknowledgement,
         record_ladder_result,
         record_sos_press,
         refusal,
-        settle,
-        sound_due_alarms,
     )
     from domain.notification import (
+        LADDER_FINISHED_SIGNAL,
         Acknowledgement,
-        LadderPlan,
         LadderResult,
-        LadderStatus,
-        ladder_workflow_id,
     )
     from domain.vocabulary import DecisionKind
     from workflows import search_attributes as sa
 
-PROJECTION_TIMEOUT = timedelta(seconds=10)
-# Retry the case file forever with a capped backoff: a database outage delays, never loses.
-CASEFILE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
-DISPATCH_TRACKING_PATCH = "dispatch-packets-and-confirmations"
-FOLLOWUP_PATCH = "followup-child-on-disposition"
-DISPATCH_TIMEOUT = timedelta(seconds=30)
-DISPATCH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+# Continue as new well before Temporal's limits, also where the server does not suggest it.
+CONTINUE_AFTER_EVENTS = 4_000
 
 
 class DecisionRefusedError(ApplicationError):
     """Raised by validators: the refusal travels as the error's details."""
 
 
-@workflow.defn(name="IncidentWorkflow")
-class IncidentWorkflow:
+@workflow.defn(name="IncidentWorkflowV2")
+class IncidentWorkflow(IncidentEffects):
     @workflow.init
     def __init__(self, opening: IncidentOpening) -> None:
         self._protocol = opening.protocol
-        self._state = open_incident(opening, workflow.now())
-        self._opened_by = opening.opened_by
-        self._unprojected: list[DecisionEntry] = []
-        self._audit: list[AuditEntry] = [
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:opened",
-                program_id=opening.program_id,
-                action="incident.opened",
-                actor_id=opening.opened_by.staff_id,
-                actor_role=str(opening.opened_by.role),
-                at=opening.opened_at,
-                incident_id=opening.incident_id,
-                detail={"crisis_type": opening.crisis_type, "protocol": opening.protocol.version},
-            )
-        ]
-        self._pages: list[PageOrder] = []
-        self._ladders_to_start: list[LadderPlan] = []
-        self._acks_to_forward: list[Acknowledgement] = []
-        self._running_ladders: dict[UUID, ChildWorkflowHandle[Any, LadderResult]] = {}
-        self._stop_ladders: list[UUID] = []
-        self._dispatches_to_send: list[DispatchOrder] = []
-        self._followup_to_start: FollowUpPlan | None = None
-        self._followup: ChildWorkflowHandle[Any, FollowUpResult] | None = None
-        self._projected_revision = -1
+        carry = opening.carried or IncidentCarry(
+            state=open_incident(opening, workflow.now()).model_copy(
+                update={"dispatch_tracking": True, "followup_tracking": True}
+            ),
+            audit=[_opened(opening)],
+        )
+        self._state: IncidentState = carry.state
+        self._unprojected: list[DecisionEntry] = list(carry.unprojected)
+        self._audit: list[AuditEntry] = list(carry.audit)
+        self._projected_revision = carry.projected_revision
+        self._attempted_revision = carry.projected_revision
+        # Orders not yet finished: carried over by continue-as-new, re-run by the next run.
+        self._pages: dict[str, PageOrder] = {p.page_id: p for p in carry.pages}
+        self._dispatches: dict[str, DispatchOrder] = {
+            d.idempotency_key: d for d in carry.dispatches
+        }
+        self._in_flight = 0
+        self._published: tuple[str, ...] = ()
 
     @workflow.run
     async def run(self, opening: IncidentOpening) -> IncidentState:
-        # Versioning: histories recorded before dispatch tracking replay without it.
-        self._state.dispatch_tracking = workflow.patched(DISPATCH_TRACKING_PATCH)
-        self._state.followup_tracking = workflow.patched(FOLLOWUP_PATCH)
         self._publish_search_attributes()
-        while True:
-            await self._send_pages()
-            await self._send_dispatches()
-            await self._run_ladders()
-            await self._run_followup()
-            await self._project()
-            if self._state.stage.is_final:
-                break
+        for page in list(self._pages.values()):
+            self._spawn(self._page(page))
+        for order in list(self._dispatches.values()):
+            self._spawn(self._dispatch(order))
+        self._spawn(self._keep_case_file(), counted=False)
+        while not self._finished():
             try:
                 await workflow.wait_condition(
-                    lambda: self._has_work(),
+                    lambda: self._finished() or self._should_continue_as_new(),
                     timeout=next_alarm_in(self._state, workflow.now()),
                 )
             except TimeoutError:
                 self._state, effects = sound_due_alarms(self._state, self._protocol, workflow.now())
-                self._pages.extend(effects.pages)
-                self._dispatches_to_send.extend(effects.dispatches)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._send_pages()
-        await self._run_ladders()
-        await self._project()
+                self._order(effects)
+                continue
+            if not self._finished():
+                workflow.continue_as_new(self._continued(opening))
+        await workflow.wait_condition(lambda: self._finished() and self._case_file_settled())
         return self._state
+
+    # --- queries and signals ---------------------------------------------------------------
 
     @workflow.query
     def current(self) -> IncidentState:
         return self._state
 
     @workflow.signal
-    def followup_needs_care(self, news: FollowUpNeedsCare) -> None:
-        """The follow-up child reached the client, who needs care again."""
-        self._state, page = followup_needs_care(self._state, self._protocol, workflow.now())
-        self._pages.append(page)
-        self._audit_system("followup.needs_care", {"task_id": str(news.task_id)})
-
-    @workflow.signal
-    def followup_welfare_check(self, news: FollowUpWelfareCheck) -> None:
-        """Follow-ups went unanswered in a row: a welfare check is required."""
-        self._state, page = followup_welfare_check(self._state, self._protocol, workflow.now())
-        self._pages.append(page)
-        self._audit_system("followup.welfare_check", {"task_ids": [str(t) for t in news.task_ids]})
-
-    def _page_supervisor(self, page_id: str, reason: str) -> None:
-        """Something the workflow ordered could not be done: the on-call supervisor takes over."""
-        self._pages.append(
-            PageOrder(
-                page_id=page_id,
-                reason=reason,
-                target=PageTarget.ON_CALL_SUPERVISOR,
-                ordered_at=workflow.now(),
-            )
-        )
-
-    def _audit_system(self, action: str, detail: dict[str, Any]) -> None:
-        self._audit.append(
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:{action}:{self._state.revision}",
-                program_id=self._state.program_id,
-                action=action,
-                actor_id="system",
-                actor_role="system",
-                at=workflow.now(),
-                incident_id=self._state.incident_id,
-                detail=detail,
-            )
-        )
-
-    @workflow.signal
     def sos_pressed(self, press: SosPress) -> None:
         """The client pressed the SOS button again, inside the protocol's join window."""
         self._state = record_sos_press(self._state, self._protocol, press)
-        self._audit.append(
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:sos:{self._state.sos_presses}",
-                program_id=self._state.program_id,
-                action="sos.pressed",
-                actor_id=str(self._state.client_id),
-                actor_role="client",
-                at=press.at,
-                incident_id=self._state.incident_id,
-                detail={"press": self._state.sos_presses, "located": press.location is not None},
-            )
+        self._audit_event(
+            "sos.pressed",
+            {"press": self._state.sos_presses, "located": press.location is not None},
+            actor=(str(self._state.client_id), "client"),
+            key=f"sos:{self._state.sos_presses}",
         )
 
     @workflow.signal
     def contact_acknowledged(self, ack: Acknowledgement) -> None:
         """A recipient acknowledged by the signed link or an SMS reply (the API signals)."""
-        now = workflow.now()
-        self._state, ladder = record_acknowledgement(self._state, self._protocol, ack, now)
+        self._state, ladder = record_acknowledgement(
+            self._state, self._protocol, ack, workflow.now()
+        )
         if ladder is None:
             return
-        self._acks_to_forward.append(ack.model_copy(update={"ladder_id": ladder.ladder_id}))
+        self._spawn(self._tell_ladder(ladder.ladder_id, ack))
         self._audit.append(
             AuditEntry(
                 event_key=f"ack:{ladder.ladder_id}:{ack.recipient_id}:{ack.via}",
@@ -212,121 +148,62 @@ class IncidentWorkflow:
                 action="contact.acknowledged",
                 actor_id=str(ack.recipient_id),
                 actor_role="contact",
-                at=now,
+                at=workflow.now(),
                 incident_id=self._state.incident_id,
                 detail={"ladder_id": str(ladder.ladder_id), "via": ack.via},
             )
         )
 
-    # --- one Update per decision kind: validator refuses, handler applies -------------------
+    @workflow.signal(name=LADDER_FINISHED_SIGNAL)
+    def ladder_finished(self, result: LadderResult) -> None:
+        """A contact ladder reports how it ended (it signals, so a continued run hears it)."""
+        self._state = record_ladder_result(self._state, result, workflow.now())
 
-    @workflow.update(name=DecisionKind.ASSESSMENT)
-    def assessment(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
+    @workflow.signal
+    def followup_needs_care(self, news: FollowUpNeedsCare) -> None:
+        """The follow-up child reached the client, who needs care again."""
+        self._state, page = followup_needs_care(self._state, self._protocol, workflow.now())
+        self._order(Effects(pages=[page]))
+        self._audit_event("followup.needs_care", {"task_id": str(news.task_id)})
 
-    @assessment.validator
-    def _validate_assessment(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.ASSESSMENT, request)
+    @workflow.signal
+    def followup_welfare_check(self, news: FollowUpWelfareCheck) -> None:
+        """Follow-ups went unanswered in a row: a welfare check is required."""
+        self._state, page = followup_welfare_check(self._state, self._protocol, workflow.now())
+        self._order(Effects(pages=[page]))
+        self._audit_event("followup.welfare_check", {"task_ids": [str(t) for t in news.task_ids]})
 
-    @workflow.update(name=DecisionKind.DEESCALATION)
-    def deescalation(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
+    @workflow.signal
+    def followup_finished(self, result: FollowUpResult) -> None:
+        """Every follow-up task is settled: the incident closes itself if nobody reopened it."""
+        self._state = followup_finished(self._state, workflow.now())
+        if result.cancelled_reason is not None:
+            return
+        closed = close_after_followup(self._state, self._protocol, workflow.now())
+        if closed is not None:
+            self._state = closed
+            self._audit_event("incident.closed", {"reason": "every follow-up task settled"})
+            self._publish_search_attributes()
 
-    @deescalation.validator
-    def _validate_deescalation(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DEESCALATION, request)
+    # --- one Update per decision kind (workflows/decision_updates.py) ----------------------
 
-    @workflow.update(name=DecisionKind.NOTIFY_CONTACTS)
-    def notify_contacts(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
+    assessment = decision_update(DecisionKind.ASSESSMENT)
+    deescalation = decision_update(DecisionKind.DEESCALATION)
+    notify_contacts = decision_update(DecisionKind.NOTIFY_CONTACTS)
+    dispatch = decision_update(DecisionKind.DISPATCH)
+    dispatch_update = decision_update(DecisionKind.DISPATCH_UPDATE)
+    disposition = decision_update(DecisionKind.DISPOSITION)
+    contact_lost = decision_update(DecisionKind.CONTACT_LOST)
+    contact_restored = decision_update(DecisionKind.CONTACT_RESTORED)
+    contact_reached = decision_update(DecisionKind.CONTACT_REACHED)
+    note = decision_update(DecisionKind.NOTE)
+    reassign = decision_update(DecisionKind.REASSIGN)
+    escalate = decision_update(DecisionKind.ESCALATE)
+    close = decision_update(DecisionKind.CLOSE)
+    cancel = decision_update(DecisionKind.CANCEL)
 
-    @notify_contacts.validator
-    def _validate_notify_contacts(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.NOTIFY_CONTACTS, request)
-
-    @workflow.update(name=DecisionKind.DISPATCH)
-    def dispatch(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @dispatch.validator
-    def _validate_dispatch(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPATCH, request)
-
-    @workflow.update(name=DecisionKind.DISPATCH_UPDATE)
-    def dispatch_update(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @dispatch_update.validator
-    def _validate_dispatch_update(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPATCH_UPDATE, request)
-
-    @workflow.update(name=DecisionKind.DISPOSITION)
-    def disposition(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @disposition.validator
-    def _validate_disposition(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPOSITION, request)
-
-    @workflow.update(name=DecisionKind.CONTACT_LOST)
-    def contact_lost(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @contact_lost.validator
-    def _validate_contact_lost(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CONTACT_LOST, request)
-
-    @workflow.update(name=DecisionKind.CONTACT_RESTORED)
-    def contact_restored(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @contact_restored.validator
-    def _validate_contact_restored(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CONTACT_RESTORED, request)
-
-    @workflow.update(name=DecisionKind.NOTE)
-    def note(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @note.validator
-    def _validate_note(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.NOTE, request)
-
-    @workflow.update(name=DecisionKind.REASSIGN)
-    def reassign(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @reassign.validator
-    def _validate_reassign(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.REASSIGN, request)
-
-    @workflow.update(name=DecisionKind.ESCALATE)
-    def escalate(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @escalate.validator
-    def _validate_escalate(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.ESCALATE, request)
-
-    @workflow.update(name=DecisionKind.CLOSE)
-    def close(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @close.validator
-    def _validate_close(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CLOSE, request)
-
-    @workflow.update(name=DecisionKind.CANCEL)
-    def cancel(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @cancel.validator
-    def _validate_cancel(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CANCEL, request)
-
-    # --- the decision path -----------------------------------------------------------------
-
-    def _check(self, kind: DecisionKind, request: DecisionRequest) -> None:
+    def check_decision(self, kind: DecisionKind, request: DecisionRequest) -> None:
+        """The validator of every decision update: refuse, and nothing reaches history."""
         if request.decision.kind != kind:
             raise DecisionRefusedError(
                 f"the {kind} update was sent a {request.decision.kind} decision",
@@ -337,15 +214,15 @@ class IncidentWorkflow:
         why = refusal(self._state, self._protocol, request, workflow.now())
         if why is not None:
             raise DecisionRefusedError(
-                why.detail,
-                why.model_dump(mode="json"),
-                type="DecisionRefused",
-                non_retryable=True,
+                why.detail, why.model_dump(mode="json"), type="DecisionRefused", non_retryable=True
             )
 
-    def _decide(self, request: DecisionRequest) -> IncidentState:
-        now = workflow.now()
-        self._state, effects = apply_decision(self._state, self._protocol, request, now)
+    def make_decision(self, request: DecisionRequest) -> IncidentState:
+        """The handler of every decision update: apply, order the effects, answer the state."""
+        revision = self._state.revision
+        self._state, effects = apply_decision(self._state, self._protocol, request, workflow.now())
+        if self._state.revision == revision:
+            return self._state  # the same request again: recorded once
         entry = self._state.decisions[-1]
         self._unprojected.append(entry)
         self._audit.append(
@@ -355,184 +232,97 @@ class IncidentWorkflow:
                 action=f"decision.{entry.kind}",
                 actor_id=entry.actor_id,
                 actor_role=entry.actor_role,
-                at=now,
+                at=entry.at,
                 incident_id=self._state.incident_id,
                 detail={"decision_id": str(entry.decision_id), **entry.detail},
             )
         )
-        self._pages.extend(effects.pages)
-        self._ladders_to_start.extend(effects.ladders)
-        self._acks_to_forward.extend(effects.acknowledgements)
-        self._dispatches_to_send.extend(effects.dispatches)
-        self._followup_to_start = effects.followup or self._followup_to_start
-        self._stop_ladders.extend(effects.stop_ladders)
+        self._order(effects)
         self._publish_search_attributes()
         return self._state
 
-    # --- effects ---------------------------------------------------------------------------
+    # --- lifetime -----------------------------------------------------------------------------
 
-    def _has_work(self) -> bool:
+    def _finished(self) -> bool:
         return (
-            bool(self._pages)
-            or self._followup_to_start is not None
-            or bool(self._dispatches_to_send)
-            or bool(self._ladders_to_start)
-            or bool(self._acks_to_forward)
-            or any(ladder in self._running_ladders for ladder in self._stop_ladders)
-            or self._state.revision != self._projected_revision
-            or self._state.stage.is_final
+            self._state.stage.is_final
+            and not self._state.followup_running
+            and self._in_flight == 0
+            and workflow.all_handlers_finished()
         )
 
-    async def _project(self) -> None:
-        while self._state.revision != self._projected_revision:
-            state = self._state
-            decisions, self._unprojected = self._unprojected, []
-            audit, self._audit = self._audit, []
-            await workflow.execute_activity(
-                "record_incident",
-                IncidentProjection(state=state, decisions=decisions, audit=audit),
-                start_to_close_timeout=PROJECTION_TIMEOUT,
-                retry_policy=CASEFILE_RETRY,
-            )
-            self._projected_revision = state.revision
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        long = info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > CONTINUE_AFTER_EVENTS
+        )
+        return long and self._in_flight == 0 and workflow.all_handlers_finished()
 
-    async def _send_pages(self) -> None:
-        while self._pages:
-            order = self._pages.pop(0)
-            result = await page_staff(self._state.incident_id, self._state.program_id, order)
-            self._state.pages.append(
-                PageRecord(
-                    page_id=order.page_id,
-                    reason=order.reason,
-                    target=order.target,
-                    at=workflow.now(),
-                    recipients=result.recipients,
-                    channel=result.channel,
-                    delivered=result.delivered,
+    def _continued(self, opening: IncidentOpening) -> IncidentOpening:
+        return opening.model_copy(
+            update={
+                "carried": IncidentCarry(
+                    state=self._state,
+                    pages=list(self._pages.values()),
+                    dispatches=list(self._dispatches.values()),
+                    unprojected=self._unprojected,
+                    audit=self._audit,
+                    projected_revision=self._projected_revision,
                 )
-            )
-            self._state.revision += 1
-            self._state = settle(self._state, self._protocol, workflow.now())
+            }
+        )
 
-    async def _run_followup(self) -> None:
-        if self._followup_to_start is not None:
-            plan, self._followup_to_start = self._followup_to_start, None
-            self._followup = await workflow.start_child_workflow(
-                "FollowUpWorkflow",
-                plan,
-                id=followup_workflow_id(plan.incident_id),
-                result_type=FollowUpResult,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            )
-            self._state = followup_started(self._state, workflow.now())
-            self._state = settle(self._state, self._protocol, workflow.now())
-            asyncio.create_task(self._await_followup(self._followup))  # noqa: RUF006
-        if self._followup is not None and self._state.stage.is_final:
-            following, self._followup = self._followup, None
-            with contextlib.suppress(ApplicationError):  # it may have finished meanwhile
-                await following.signal(
-                    "cancel_all", CancelFollowUp(reason=f"incident {self._state.stage}")
-                )
-
-    async def _await_followup(self, handle: ChildWorkflowHandle[Any, FollowUpResult]) -> None:
-        try:
-            result = await handle
-        except ChildWorkflowError:
-            self._page_supervisor(
-                "followup-failed", "follow-up scheduling failed; arrange the check-ins by hand"
-            )
-            return
-        if result.cancelled_reason is not None:
-            return
-        closed = close_after_followup(self._state, self._protocol, workflow.now())
-        if closed is not None:
-            self._state = closed
-            self._followup = None
-            self._audit_system("incident.closed", {"reason": "every follow-up task settled"})
-            self._publish_search_attributes()
-
-    async def _send_dispatches(self) -> None:
-        while self._dispatches_to_send:
-            order = self._dispatches_to_send.pop(0)
-            try:
-                await workflow.execute_activity(
-                    "send_dispatch_packet",
-                    order,
-                    result_type=DispatchSent,
-                    start_to_close_timeout=DISPATCH_TIMEOUT,
-                    retry_policy=DISPATCH_RETRY,
-                )
-            except ActivityError:
-                # The provider stayed down: a person must call it. The alarm re-sends later too.
-                self._page_supervisor(
-                    f"dispatch-{order.dispatch_id}-{order.attempt}-undelivered",
-                    "the dispatch packet could not be delivered; call the provider",
-                )
-
-    async def _run_ladders(self) -> None:
-        """Start ordered ladders, pass acknowledgements on, stop ladders the incident ended."""
-        while self._ladders_to_start:
-            plan = self._ladders_to_start.pop(0)
-            handle = await workflow.start_child_workflow(
-                "ContactLadderWorkflow",
-                plan,
-                id=ladder_workflow_id(plan.incident_id, plan.ladder_id),
-                result_type=LadderResult,
-                # An incident that ends stops its ladders (no further rung), but a message
-                # already in delivery (retrying while a relay is down, say) is still delivered
-                # and its attempt recorded: terminating the ladder would drop it half-sent.
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-            self._running_ladders[plan.ladder_id] = handle
-            asyncio.create_task(self._await_ladder(plan.ladder_id, handle))  # noqa: RUF006
-        while self._acks_to_forward:
-            ack = self._acks_to_forward.pop(0)
-            running = self._running_ladders.get(ack.ladder_id) if ack.ladder_id else None
-            if running is None:
-                for ladder in reversed(self._state.ladders):
-                    if ack.recipient_id in ladder.recipient_ids:
-                        running = self._running_ladders.get(ladder.ladder_id)
-                        break
-            if running is not None:
-                await self._signal_ladder(running, "acknowledge", ack)
-        while self._stop_ladders:
-            stopping = self._running_ladders.get(self._stop_ladders.pop(0))
-            if stopping is not None:
-                await self._signal_ladder(stopping, "stop", None)
-
-    async def _signal_ladder(
-        self, handle: ChildWorkflowHandle[Any, LadderResult], name: str, arg: object
+    def _audit_event(
+        self,
+        action: str,
+        detail: dict[str, Any],
+        *,
+        actor: tuple[str, str] = ("system", "system"),
+        key: str | None = None,
     ) -> None:
-        try:
-            if arg is None:
-                await handle.signal(name)
-            else:
-                await handle.signal(name, arg)
-        except ApplicationError:
-            pass  # the ladder finished in the meantime; its result is recorded when it arrives
-
-    async def _await_ladder(
-        self, ladder_id: UUID, handle: ChildWorkflowHandle[Any, LadderResult]
-    ) -> None:
-        try:
-            result = await handle
-        except ChildWorkflowError:
-            # A ladder that failed reached nobody for sure: a person must take over.
-            result = LadderResult(ladder_id=ladder_id, status=LadderStatus.EXHAUSTED)
-            self._page_supervisor(
-                f"ladder-{ladder_id}-failed",
-                "a contact notification failed; reach the contacts by hand",
+        self._audit.append(
+            AuditEntry(
+                event_key=f"{self._state.incident_id}:{key or f'{action}:{self._state.revision}'}",
+                program_id=self._state.program_id,
+                action=action,
+                actor_id=actor[0],
+                actor_role=actor[1],
+                at=workflow.now(),
+                incident_id=self._state.incident_id,
+                detail=detail,
             )
-        self._running_ladders.pop(ladder_id, None)
-        self._state = record_ladder_result(self._state, result, workflow.now())
+        )
 
     def _publish_search_attributes(self) -> None:
         s = self._state
+        values = (s.stage, s.risk_level or "unassessed", s.crisis_type, str(s.program_id))
+        if values == self._published:
+            return  # nothing searchable changed: no upsert, no event
+        self._published = values
         workflow.upsert_search_attributes(
             [
-                sa.STAGE.value_set(s.stage),
-                sa.RISK_LEVEL.value_set(s.risk_level or "unassessed"),
-                sa.CRISIS_TYPE.value_set(s.crisis_type),
-                sa.PROGRAM.value_set(str(s.program_id)),
+                sa.STAGE.value_set(values[0]),
+                sa.RISK_LEVEL.value_set(values[1]),
+                sa.CRISIS_TYPE.value_set(values[2]),
+                sa.PROGRAM.value_set(values[3]),
             ]
         )
+
+
+def _opened(opening: IncidentOpening) -> AuditEntry:
+    return AuditEntry(
+        event_key=f"{opening.incident_id}:opened",
+        program_id=opening.program_id,
+        action="incident.opened",
+        actor_id=opening.opened_by.staff_id,
+        actor_role=str(opening.opened_by.role),
+        at=opening.opened_at,
+        incident_id=opening.incident_id,
+        detail={"crisis_type": opening.crisis_type, "protocol": opening.protocol.version},
+    )
+
+
+# The typed reference of each decision kind's Update, for the API.
+DECISION_UPDATES: dict[DecisionKind, DecisionUpdate] = {
+    kind: getattr(IncidentWorkflow, kind.value) for kind in DecisionKind
+}

@@ -11,13 +11,18 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.paging import page_staff
 
 with workflow.unsafe.imports_passed_through():
-    from domain.incident import PageOrder, PageTarget
+    from activities.notify import NotifyActivities
+    from domain.incident import (
+        PageOrder,
+        PageTarget,
+    )
     from domain.notification import (
+        LADDER_FINISHED_SIGNAL,
         Acknowledgement,
         AttemptOutcome,
         LadderAttempt,
@@ -27,11 +32,11 @@ with workflow.unsafe.imports_passed_through():
         LadderResult,
         LadderStatus,
         SendRequest,
-        SendResult,
     )
     from domain.vocabulary import Channel
 
 SEND_TIMEOUT = timedelta(seconds=30)
+REPORT_TO_INCIDENT_PATCH = "ladder-reports-to-incident"
 # The send activity heartbeats every second: a worker killed mid-send is noticed this fast.
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 
@@ -53,6 +58,12 @@ class ContactLadderWorkflow:
 
     @workflow.run
     async def run(self, plan: LadderPlan) -> LadderResult:
+        result = await self._climb(plan)
+        if workflow.patched(REPORT_TO_INCIDENT_PATCH):
+            await self._report(result)
+        return result
+
+    async def _climb(self, plan: LadderPlan) -> LadderResult:
         for recipient in plan.recipients:
             for channel in recipient.channels:
                 if self._done():
@@ -65,6 +76,15 @@ class ContactLadderWorkflow:
             return self._result()
         await self._page_supervisor()
         return self._result(LadderStatus.EXHAUSTED)
+
+    async def _report(self, result: LadderResult) -> None:
+        """Tell the incident by its workflow id, so a run it continued as new hears it too."""
+        parent = workflow.info().parent
+        if parent is None:
+            return
+        incident = workflow.get_external_workflow_handle(parent.workflow_id)
+        with contextlib.suppress(ApplicationError):  # an incident that ended cannot hear it
+            await incident.signal(LADDER_FINISHED_SIGNAL, result)
 
     @workflow.signal
     def acknowledge(self, ack: Acknowledgement) -> None:
@@ -120,10 +140,9 @@ class ContactLadderWorkflow:
             ack_expires_at=workflow.now() + policy.ack_link_valid_for,
         )
         try:
-            result = await workflow.execute_activity(
-                "send_message",
+            result = await workflow.execute_activity_method(
+                NotifyActivities.send_message,
                 request,
-                result_type=SendResult,
                 start_to_close_timeout=SEND_TIMEOUT,
                 schedule_to_close_timeout=policy.send_within,
                 heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from twilio.request_validator import RequestValidator
 
+from api.ack_page import (
+    PAGE_HEADERS,
+    PAGE_HEADERS_DOCUMENTED,
+    acknowledged_page,
+    confirmation_page,
+)
 from api.deps import RuntimeDep, SessionDep, TemporalDep
 from api.problems import Problem
 from api.runtime import Runtime
@@ -19,7 +28,7 @@ from domain.models import Client as ClientRecord
 from domain.models import EmergencyContact, Notification
 from domain.notification import Acknowledgement, acknowledgement_for
 from domain.vocabulary import Channel, DeliveryStatus
-from infra.ack_tokens import AckTokenError, read_ack_token
+from infra.ack_tokens import AckClaim, AckTokenError, read_ack_token
 from infra.records import notification_by_key
 from workflows.incident import IncidentWorkflow
 
@@ -27,6 +36,9 @@ router = APIRouter(prefix="/v1", tags=["acknowledgements"])
 
 SMS_ACK_WORDS = frozenset({"yes", "y", "ok", "okay", "got it", "1"})
 SMS_REPLY_WINDOW = timedelta(hours=24)
+FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+THANK_YOU = "Thank you. The care team knows you got this."
+_REFUSED_LINK = "the link is forged, malformed or expired"
 
 
 async def _signal_ack(temporal: Client, incident_id: uuid.UUID, ack: Acknowledgement) -> bool:
@@ -41,17 +53,73 @@ async def _signal_ack(temporal: Client, incident_id: uuid.UUID, ack: Acknowledge
     return True
 
 
-@router.get("/acks/{token}")
-@router.post("/acks/{token}")
-async def acknowledge(token: str, runtime: RuntimeDep, temporal: TemporalDep) -> dict[str, str]:
-    """A contact (or the client) confirms they got the message; the ladder for them stops.
-
-    No bearer token: the signed, expiring link is the credential.
-    """
+def _claim_of(runtime: Runtime, token: str) -> AckClaim:
     try:
-        claim = read_ack_token(runtime.ack_secret, token)
+        return read_ack_token(runtime.ack_secret, token)
     except AckTokenError as error:
         raise Problem(403, "Forbidden", str(error)) from None
+
+
+def _sent_from_a_form(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type in FORM_MEDIA_TYPES
+
+
+class AckAnswer(BaseModel):
+    status: Literal["acknowledged"]
+    message: str
+
+
+@router.get(
+    "/acks/{token}",
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "a page whose button confirms", "headers": PAGE_HEADERS_DOCUMENTED},
+        403: {"description": _REFUSED_LINK},
+    },
+)
+async def ack_confirmation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
+    """The page an acknowledgement link opens: it asks to confirm, and records nothing.
+
+    Mail scanners and link previewers open links; only the page's button, a POST to the same
+    URL, acknowledges. No bearer token: the signed, expiring link is the credential.
+    """
+    _claim_of(runtime, token)
+    return confirmation_page()
+
+
+@router.post(
+    "/acks/{token}",
+    response_model=AckAnswer,
+    responses={
+        200: {
+            "description": "acknowledged: JSON, or a thank-you page for the link's form",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": PAGE_HEADERS_DOCUMENTED,
+        },
+        403: {"description": _REFUSED_LINK},
+        409: {"description": "the incident has ended: no acknowledgement is needed"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "description": (
+                "ignored: none or `{}`. The link's page posts an empty "
+                "`application/x-www-form-urlencoded` form and is answered `text/html`."
+            ),
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def acknowledge(
+    token: str, request: Request, response: Response, runtime: RuntimeDep, temporal: TemporalDep
+) -> AckAnswer | HTMLResponse:
+    """A contact (or the client) confirms they got the message; the ladder for them stops.
+
+    No bearer token: the signed, expiring link is the credential. The link's form gets a
+    thank-you page; any other caller gets JSON.
+    """
+    claim = _claim_of(runtime, token)
     acknowledged = await _signal_ack(
         temporal,
         claim.incident_id,
@@ -64,7 +132,10 @@ async def acknowledge(token: str, runtime: RuntimeDep, temporal: TemporalDep) ->
     )
     if not acknowledged:
         raise Problem(409, "Conflict", "the incident has ended: no acknowledgement is needed")
-    return {"status": "acknowledged", "message": "Thank you. The care team knows you got this."}
+    if _sent_from_a_form(request):
+        return acknowledged_page()
+    response.headers.update(PAGE_HEADERS)
+    return AckAnswer(status="acknowledged", message=THANK_YOU)
 
 
 async def _twilio_form(request: Request, runtime: Runtime) -> dict[str, str]:

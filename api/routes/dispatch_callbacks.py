@@ -15,9 +15,11 @@ from api.deps import RuntimeDep, SessionDep, TemporalDep
 from api.problems import Problem, answered_in_time
 from domain.decisions import Actor, DecisionRequest, DispatchUpdate
 from domain.dispatch import DispatchCallback
-from domain.incident import IncidentState, workflow_id_for
+from domain.incident import (
+    workflow_id_for,
+)
 from domain.models import Incident
-from domain.vocabulary import DecisionKind, DispatchStatus
+from domain.vocabulary import DispatchStatus
 from infra.signatures import SIGNATURE_HEADER, SignatureError, verify
 from workflows.incident import IncidentWorkflow
 
@@ -68,11 +70,7 @@ async def dispatch_callback(
         IncidentWorkflow.run, workflow_id_for(callback.incident_id)
     )
     try:
-        await answered_in_time(
-            handle.execute_update(
-                str(DecisionKind.DISPATCH_UPDATE), update, result_type=IncidentState
-            )
-        )
+        await answered_in_time(handle.execute_update(IncidentWorkflow.dispatch_update, update))
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         detail = getattr(cause, "message", "refused")

@@ -34,6 +34,7 @@ from api.incident_views import (
 )
 from api.problems import Problem, answered_in_time, not_found, refusal_problem
 from domain.decisions import (
+    CLINICAL,
     DECISION_ROLES,
     Actor,
     ContactLost,
@@ -45,8 +46,15 @@ from domain.decisions import (
     NotifyContacts,
 )
 from domain.disclosure import ConsentFacts, ContactFacts
-from domain.incident import IncidentOpening, IncidentState, workflow_id_for
-from domain.incident import open_incident as initial_state
+from domain.incident import (
+    DecisionEntry,
+    IncidentOpening,
+    IncidentState,
+    workflow_id_for,
+)
+from domain.incident.machine import (
+    open_incident as initial_state,
+)
 from domain.models import (
     AuditEvent,
     Consent,
@@ -60,9 +68,9 @@ from domain.models import (
 from domain.models import Client as ClientRecord
 from domain.protocols import protocol_for
 from domain.vocabulary import Channel, CrisisType, DecisionKind, RiskLevel, Role, Stage
-from infra.records import in_program
+from infra.records import in_program, request_digest
 from infra.temporal import start_incident
-from workflows.incident import IncidentWorkflow
+from workflows.incident import DECISION_UPDATES, IncidentWorkflow
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -108,6 +116,7 @@ async def open_incident(
         if idempotency_key
         else uuid.uuid4()
     )
+    digest = request_digest(body)
     protocol = protocol_for(body.crisis_type)
     opening = IncidentOpening(
         incident_id=incident_id,
@@ -121,22 +130,18 @@ async def open_incident(
         opened_at=datetime.now(UTC),
         protocol=protocol,
         idempotency_key=idempotency_key,
+        request_digest=digest,
     )
     try:
         await start_incident(temporal, opening, task_queue=runtime.settings.task_queue)
     except WorkflowAlreadyStartedError:
-        existing = await _current(temporal, session, incident_id, staff.program_id)
-        if existing.client_id != body.client_id or existing.crisis_type != body.crisis_type:
-            raise Problem(
-                409,
-                "Conflict",
-                "this Idempotency-Key already opened a different incident",
-                incident_id=str(incident_id),
-            ) from None
+        existing, live = await _current_state(temporal, session, incident_id, staff.program_id)
+        if existing.request_digest not in (None, digest) or existing.client_id != body.client_id:
+            raise _key_reused("incident") from None
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-        return existing
-    return incident_view(initial_state(opening, opening.opened_at))
+        return incident_view(existing, role=Role(staff.role), live=live)
+    return incident_view(initial_state(opening, opening.opened_at), role=Role(staff.role))
 
 
 @router.get("")
@@ -201,7 +206,8 @@ async def get_incident(
 
     Reading an incident's clinical detail is an audit event.
     """
-    view = await _current(temporal, session, incident_id, staff.program_id)
+    state, live = await _current_state(temporal, session, incident_id, staff.program_id)
+    view = incident_view(state, role=Role(staff.role), live=live)
     attempts = await session.exec(
         select(Notification)
         .where(Notification.incident_id == incident_id)
@@ -246,6 +252,7 @@ async def record_decision(
     kind = DecisionKind(decision.kind)
     if Role(staff.role) not in DECISION_ROLES[kind]:
         raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
+    await _check_owner(session, decision, staff.program_id)
     disclosure = None
     if isinstance(decision, DispatchRequest) and decision.resource_id is not None:
         resource = await in_program(session, Resource, decision.resource_id, staff.program_id)
@@ -268,21 +275,24 @@ async def record_decision(
         if idempotency_key
         else uuid.uuid4()
     )
+    digest = request_digest(decision)
     request = DecisionRequest(
         decision_id=decision_id,
         actor=_actor(staff),
         decision=decision,
         disclosure=disclosure,
         client_channels=client_channels,
+        request_digest=digest,
     )
     handle = _handle(temporal, incident_id)
     try:
         state = await answered_in_time(
             handle.execute_update(
-                str(kind),
+                DECISION_UPDATES[kind],
                 request,
-                id=str(decision_id),  # Temporal answers a repeated update id with the first result
-                result_type=IncidentState,
+                # Bound to the body: Temporal answers a repeated id with the first result, and
+                # the workflow refuses the same key with another body.
+                id=f"{decision_id}:{digest[:16]}",
                 rpc_timeout=UPDATE_TIMEOUT,
             )
         )
@@ -292,7 +302,7 @@ async def record_decision(
         if error.status is RPCStatusCode.NOT_FOUND:
             raise await _closed_or_missing(session, incident_id, staff.program_id) from None
         raise
-    return incident_view(state)
+    return incident_view(state, role=Role(staff.role))
 
 
 @router.get("/{incident_id}/history")
@@ -306,7 +316,7 @@ async def incident_history(
     """One timeline: the workflow's own event history merged with decisions, pages and audit."""
     incident = await in_program(session, Incident, incident_id, supervisor.program_id)
     if incident is None:
-        await _current(temporal, session, incident_id, supervisor.program_id)
+        await _current_state(temporal, session, incident_id, supervisor.program_id)
     events: list[TimelineEvent] = []
     async for event in _handle(temporal, incident_id).fetch_history_events():
         if event.event_type not in _QUIET_EVENTS:
@@ -358,9 +368,9 @@ async def incident_history(
     return IncidentHistory(incident_id=incident_id, events=events)
 
 
-async def _current(
+async def _current_state(
     temporal: Client, session: SessionDep, incident_id: uuid.UUID, program_id: uuid.UUID
-) -> IncidentView:
+) -> tuple[IncidentState, bool]:
     """The live state from the workflow; the projection when the workflow cannot answer.
 
     A workflow that exists but cannot answer yet (no worker has run its first task, say, while
@@ -374,7 +384,7 @@ async def _current(
         if row is not None and row.program_id != program_id:
             raise not_found("incident") from None
         if row is not None and row.snapshot:
-            return incident_view(IncidentState.model_validate(row.snapshot), live=False)
+            return await _projected_state(session, row), False
         if error.status is RPCStatusCode.NOT_FOUND:
             raise not_found("incident") from None
         raise Problem(
@@ -385,7 +395,59 @@ async def _current(
         ) from None
     if state.program_id != program_id:
         raise not_found("incident")
-    return incident_view(state)
+    return state, True
+
+
+async def _projected_state(session: SessionDep, row: Incident) -> IncidentState:
+    """The state as the case file has it: the snapshot, with its decisions from their table."""
+    state = IncidentState.model_validate(row.snapshot)
+    if state.decisions:
+        return state  # a snapshot written before decisions left it
+    records = await session.exec(
+        select(DecisionRecord)
+        .where(DecisionRecord.incident_id == row.id)
+        .order_by(col(DecisionRecord.recorded_at))
+    )
+    state.decisions = [
+        DecisionEntry(
+            decision_id=r.id,
+            kind=DecisionKind(r.kind),
+            actor_id=r.actor_id,
+            actor_role=r.actor_role,
+            at=r.recorded_at,
+            detail={k: v for k, v in r.detail.items() if k != "documentation"},
+            documentation=r.detail.get("documentation") or {},
+        )
+        for r in records.all()
+    ]
+    return state
+
+
+async def _check_owner(session: SessionDep, decision: Decision, program_id: uuid.UUID) -> None:
+    """A new owner must be an active clinician or supervisor of the program: checked here, so
+    a wrong id never reaches the workflow (or the case file's foreign key)."""
+    owner_id = getattr(decision, "owner_id", None)
+    if owner_id is None:
+        return
+    owner = await in_program(session, Staff, owner_id, program_id)
+    if owner is None or not owner.active or Role(owner.role) not in CLINICAL:
+        message = "not an active clinician or supervisor of this program"
+        raise Problem(
+            422,
+            "Unprocessable content",
+            f"owner_id: {message}",
+            errors=[{"field": "owner_id", "message": message}],
+        )
+
+
+def _key_reused(what: str) -> Problem:
+    message = f"this Idempotency-Key was already used for a different {what}"
+    return Problem(
+        422,
+        "Unprocessable content",
+        message,
+        errors=[{"field": "Idempotency-Key", "message": message}],
+    )
 
 
 async def _client_of(
@@ -396,7 +458,7 @@ async def _client_of(
     row = await in_program(session, Incident, incident_id, program_id)
     if row is not None:
         return row.client_id
-    return (await _current(temporal, session, incident_id, program_id)).client_id
+    return (await _current_state(temporal, session, incident_id, program_id))[0].client_id
 
 
 async def _client_channels(session: SessionDep, client_id: uuid.UUID) -> tuple[Channel, ...]:

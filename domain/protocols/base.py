@@ -42,9 +42,22 @@ class EscalationPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    repeat_every: timedelta = timedelta(minutes=5)
+    # A repeated alarm backs off: the waits after its 1st, 2nd, ... page, then `then_every`.
+    backoff: tuple[timedelta, ...] = (
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+        timedelta(minutes=20),
+        timedelta(minutes=40),
+    )
+    then_every: timedelta = timedelta(hours=1)
     # After this many pages to the on-call supervisor, every supervisor of the program is paged.
     widen_after_pages: int = Field(default=2, ge=1)
+
+    def repeat_after(self, pages_sent: int) -> timedelta:
+        """How long after its `pages_sent`-th page an unanswered alarm pages again."""
+        if 1 <= pages_sent <= len(self.backoff):
+            return self.backoff[pages_sent - 1]
+        return self.then_every
 
 
 class CrisisProtocol(BaseModel):

@@ -206,7 +206,9 @@ async def test_same_idempotency_key_opens_one_incident(
     different = await stack.http.post(
         "/v1/incidents", json={**body, "crisis_type": "psychosis"}, headers=headers
     )
-    assert different.status_code == 409
+    # SPEC 10.1: the same key with another body is 422 naming the header, never the earlier answer.
+    assert different.status_code == 422
+    assert different.json()["errors"][0]["field"] == "Idempotency-Key"
 
     async def one_row() -> int | None:
         async with sessions() as session:

@@ -12,6 +12,8 @@ from domain.incident import (
     IncidentOpening,
     IncidentState,
     LadderSummary,
+)
+from domain.incident.machine import (
     apply_decision,
     followup_started,
     open_incident,

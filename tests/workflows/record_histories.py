@@ -26,11 +26,14 @@ from domain.decisions import (
     DisclosureContext,
 )
 from domain.disclosure import ContactFacts
-from domain.incident import IncidentOpening, IncidentState, workflow_id_for
+from domain.incident import (
+    IncidentOpening,
+    workflow_id_for,
+)
 from domain.models import Client as ClientRecord
 from domain.models.clients import EmergencyContactCreate
 from domain.protocols import protocol_for
-from domain.vocabulary import Channel, ContactKind, CrisisType, Role
+from domain.vocabulary import Channel, ContactKind, CrisisType, DecisionKind, Role
 from infra.binaries import temporal_test_server
 from infra.codec import Keyring
 from infra.db import make_async_engine, session_factory, transaction
@@ -46,7 +49,7 @@ from tests.workflows.scenarios import (
     disposition,
 )
 from worker import build_worker
-from workflows.incident import IncidentWorkflow
+from workflows.incident import DECISION_UPDATES, IncidentWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 KEYRING_FILE = HISTORIES / "replay-keyring.txt"
@@ -88,10 +91,13 @@ async def _scenario(
         if isinstance(step, timedelta):
             await env.sleep(step)
             continue
+        if step.get("kind") == "dispatch_update" and "dispatch_id" not in step:
+            current = await handle.query(IncidentWorkflow.current)
+            step = {**step, "dispatch_id": str(current.dispatches[-1].dispatch_id)}
         decision = DECISIONS.validate_python(step)
         staff = program.staff[role]
         await handle.execute_update(
-            str(decision.kind),
+            DECISION_UPDATES[DecisionKind(decision.kind)],
             DecisionRequest(
                 decision_id=uuid.uuid4(),
                 actor=Actor(staff_id=str(staff.id), role=role, program_id=program.program.id),
@@ -103,7 +109,6 @@ async def _scenario(
                     context.get("client_channels") if decision.kind == "contact_lost" else None
                 ),
             ),
-            result_type=IncidentState,
         )
     await handle.result()
     history = await handle.fetch_history()
@@ -215,6 +220,59 @@ async def record() -> None:
             "panic_cancelled": (
                 CrisisType.PANIC,
                 [(Role.CLINICIAN, {"kind": "cancel", "reason": "entered in error"})],
+            ),
+            # IncidentWorkflowV2: effects as tasks, alarms on the backoff, follow-up kept by a
+            # close unless cancelled, continue-as-new carrying the state.
+            "v2_overdose_dispatch_first_transported_then_closed": (
+                CrisisType.OVERDOSE,
+                [
+                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
+                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.OVERDOSE]}),
+                    (Role.CLINICIAN, {"kind": "dispatch_update", "status": "transported"}),
+                    (Role.CLINICIAN, {"kind": "disposition", "outcome": "transported_er"}),
+                    (Role.CLINICIAN, timedelta(minutes=1)),
+                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
+                ],
+            ),
+            "v2_family_ladder_reached_reassigned_cancelled_followup": (
+                CrisisType.SUICIDAL_IDEATION,
+                [
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
+                    (
+                        Role.CLINICIAN,
+                        {
+                            "kind": "notify_contacts",
+                            "contact_ids": [context["sister"]],
+                            "basis": "serious_imminent_threat",
+                            "emergency_nature": "Plan disclosed",
+                        },
+                    ),
+                    (
+                        Role.CLINICIAN,
+                        {"kind": "contact_reached", "contact_id": context["sister"], "how": "Call"},
+                    ),
+                    (Role.CLINICIAN, {"kind": "note", "text": "Sister on her way"}),
+                    (
+                        Role.SUPERVISOR,
+                        {
+                            "kind": "reassign",
+                            "owner_id": str(program.staff[Role.SUPERVISOR].id),
+                            "reason": "Taking over",
+                        },
+                    ),
+                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
+                    (Role.CLINICIAN, timedelta(hours=30)),
+                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
+                ],
+            ),
+            # Unassessed for 20 days: the newest run starts from the state it carried.
+            "v2_unassessed_continued_as_new_then_closed": (
+                CrisisType.PANIC,
+                [
+                    (Role.CLINICIAN, timedelta(days=20)),
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.PANIC]),
+                    close,
+                ],
             ),
         }
         try:

@@ -25,7 +25,9 @@ from tests.workflows.test_protocol_walks import decide, open_incident
 
 SUICIDAL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 OVERDOSE = protocol_for(CrisisType.OVERDOSE)
-REPEAT = SUICIDAL.escalation.repeat_every
+# SPEC 10.1: a repeated alarm backs off 5, 10, 20, 40 minutes, then hourly.
+BACKOFF = [timedelta(minutes=m) for m in (5, 10, 20, 40)]
+REPEAT = BACKOFF[0]
 
 
 async def detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
@@ -76,9 +78,13 @@ async def test_no_assessment_pages_on_call_supervisor_until_someone_assesses(
     assert first[0]["recipients"] == [on_call]
     assert first[0]["reason"] == "no assessment within the protocol's window"
 
-    # Still nobody acts: the policy pages again, then widens to every supervisor.
-    for _ in range(SUICIDAL.escalation.widen_after_pages):
-        await ts_env.sleep(REPEAT)
+    # Still nobody acts: the policy pages again 5 then 10 minutes later, widening to every
+    # supervisor at the third page.
+    await ts_env.sleep(BACKOFF[0] - timedelta(seconds=30))
+    assert len((await detail(stack, program, incident["id"]))["pages"]) == 1
+    await ts_env.sleep(timedelta(seconds=31))
+    await pages_after(stack, program, incident["id"], 2)
+    await ts_env.sleep(BACKOFF[1])
     pages = await pages_after(stack, program, incident["id"], 3)
     assert pages[1]["recipients"] == [on_call]
     assert set(pages[2]["recipients"]) == {on_call, str(backup.id)}

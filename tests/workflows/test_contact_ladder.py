@@ -190,13 +190,15 @@ async def test_an_smtp_outage_falls_over_to_the_next_channel(
     assert smtp_sink.messages == []
 
 
-async def test_an_ack_link_stops_the_ladder(
+async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the_ladder(
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     fake_twilio: FakeTwilio,  # noqa: F811
     smtp_sink: SmtpSink,  # noqa: F811
 ) -> None:
+    """A mail scanner or link preview opens the link: the ladder goes on to the next rung. Only
+    the page's button, a POST, acknowledges."""
     stack = notify_stack
     sister = await add_contact(
         stack,
@@ -217,19 +219,39 @@ async def test_an_ack_link_stops_the_ladder(
     await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
     link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
     path = link.removeprefix("http://crisisdesk.test")
-    acked = await stack.http.get(path)
-    assert acked.status_code == 200, acked.text
 
+    opened = await stack.http.get(path)
+    assert opened.status_code == 200, opened.text
+    assert opened.headers["content-type"].startswith("text/html")
+    assert opened.headers["cache-control"] == "no-store"
+    assert '<form method="post">' in opened.text
+    assert "I got the message" in opened.text
+    assert "Lia" not in opened.text
+    assert "suicid" not in opened.text.lower()
+    await stack.http.get(path)  # a second scanner, or the person looking twice
+
+    await ts_env.sleep(ACK_WINDOW + timedelta(seconds=5))
+    await count_at_least(lambda: smtp_sink.messages, 1, "the email: the next rung")
+    ladder = (await incident_detail(stack, program, incident["id"]))["ladders"][0]
+    assert ladder["status"] == "running"
+    assert ladder["acknowledged_by"] is None
+
+    # The page's button: a form post with no fields, as a browser sends it.
+    pressed = await stack.http.post(
+        path, content=b"", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert pressed.status_code == 200, pressed.text
+    assert pressed.headers["content-type"].startswith("text/html")
+    assert "Thank you, acknowledged" in pressed.text
     ladder = await ladder_status(stack, program, incident["id"], "acknowledged")
     assert str(ladder["acknowledged_by"]) == sister
     assert ladder["acknowledged_via"] == "link:sms"
     await ts_env.sleep(ACK_WINDOW * 5)
     assert len(fake_twilio.messages) == 1
-    assert smtp_sink.messages == []
+    assert len(smtp_sink.messages) == 1
 
     forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
-    assert (await stack.http.get(forged)).status_code == 403
-    expired = issue_ack_token(
+    expired = "/v1/acks/" + issue_ack_token(
         stack_app_secret(stack),
         AckClaim(
             incident_id=UUID(incident["id"]),
@@ -239,9 +261,41 @@ async def test_an_ack_link_stops_the_ladder(
             expires_at=datetime.now(UTC) - timedelta(minutes=1),
         ),
     )
-    refused = await stack.http.post(f"/v1/acks/{expired}")
-    assert refused.status_code == 403
-    assert "expired" in refused.json()["detail"]
+    for refused in (
+        await stack.http.get(forged),
+        await stack.http.post(forged),
+        await stack.http.get(expired),
+        await stack.http.post(expired),
+    ):
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "expired" in (await stack.http.get(expired)).json()["detail"]
+
+
+async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
+    notify_stack: Stack,
+    program: DemoProgram,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    sister = await add_contact(
+        stack, program, "Lia Ruiz", 1, phone="+15035550101", channels=["sms"]
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+    )
+    await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
+    link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
+    acked = await stack.http.post(link.removeprefix("http://crisisdesk.test"), json={})
+    assert acked.status_code == 200, acked.text
+    assert acked.headers["content-type"].startswith("application/json")
+    assert acked.json()["status"] == "acknowledged"
+    ladder = await ladder_status(stack, program, incident["id"], "acknowledged")
+    assert str(ladder["acknowledged_by"]) == sister
 
 
 def stack_app_secret(stack: Stack) -> bytes:
@@ -384,7 +438,7 @@ async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is
     await stack.client.get_workflow_handle(incident["workflow_id"]).result()
 
     link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
-    late = await stack.http.get(link.removeprefix("http://crisisdesk.test"))
+    late = await stack.http.post(link.removeprefix("http://crisisdesk.test"))
     assert late.status_code == 409, late.text
     assert late.headers["content-type"].startswith("application/problem+json")
     assert "ended" in late.json()["detail"]

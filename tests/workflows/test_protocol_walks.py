@@ -94,6 +94,15 @@ async def test_crisis_type_walks_from_open_to_closed(
         state = await decide(stack, program, incident["id"], DISPATCH_911)
         stages.append(state["stage"])
         assert state["required_steps"] == []
+        # The team took the client to the ER: a close is refused while it is still en route.
+        dispatch_id = state["dispatches"][-1]["dispatch_id"]
+        state = await decide(
+            stack,
+            program,
+            incident["id"],
+            {"kind": "dispatch_update", "dispatch_id": dispatch_id, "status": "transported"},
+        )
+        assert state["required_steps"] == []
     else:
         state = await decide(stack, program, incident["id"], DEESCALATED)
         stages.append(state["stage"])
@@ -129,9 +138,9 @@ async def test_crisis_type_walks_from_open_to_closed(
             await session.exec(select(AuditEvent.action).where(AuditEvent.incident_id == row.id))
         ).all()
     assert sorted(kinds) == sorted(d["kind"] for d in state["decisions"])
-    assert len(kinds) == 4
+    assert len(kinds) == len(state["decisions"]) in (4, 5)
     assert "incident.opened" in audited
-    assert sum(a.startswith("decision.") for a in audited) == 4
+    assert sum(a.startswith("decision.") for a in audited) == len(kinds)
 
 
 async def test_safety_plan_required_where_the_protocol_asks(

@@ -196,27 +196,52 @@ async def test_silent_client_at_high_risk_requires_a_welfare_check(
     assert len(smtp_sink.messages) == 1  # and to email them
 
 
-async def test_the_client_acknowledging_ends_the_lost_contact_protocol(
-    care_stack: Stack,
-    program: DemoProgram,
-    ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-) -> None:
-    stack = care_stack
-    incident = await lost_contact(stack, program, "high")
-
+async def _client_clicks_the_link(stack: Stack, fake_twilio: FakeTwilio) -> None:  # noqa: F811
     async def texted() -> list[Any] | None:
         found = [m for m in fake_twilio.messages if m.form["To"] == "+15035550100"]
         return found or None
 
     text = (await eventually(texted, "the text to the client"))[0]
     link = next(w for w in text.form["Body"].split() if "/v1/acks/" in w)
-    assert (await stack.http.get(link.removeprefix("http://crisisdesk.test"))).status_code == 200
+    assert (await stack.http.post(link.removeprefix("http://crisisdesk.test"))).status_code == 200
+
+
+async def test_the_client_acknowledging_ends_the_lost_contact_protocol_below_high_risk(
+    care_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    stack = care_stack
+    incident = await lost_contact(stack, program, "moderate")
+    await _client_clicks_the_link(stack, fake_twilio)
     await ts_env.sleep(LOST_WINDOW * 3)
     state = await detail_of(stack, program, incident["id"])
-    assert state["required_steps"] == []
+    assert state["contact_lost"] is False
+    assert state["ladders"][0]["status"] == "acknowledged"
     assert [p for p in state["pages"] if "lost" in p["reason"]] == []
     assert "contact_lost" not in [t["name"] for t in state["pending_timers"]]
+
+
+async def test_at_high_risk_the_clients_own_click_does_not_end_the_protocol(
+    care_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+) -> None:
+    """SPEC 10.1: the click is recorded, but only a clinician's contact_restored ends it; the
+    window still runs out into a welfare check."""
+    stack = care_stack
+    incident = await lost_contact(stack, program, "high")
+    await _client_clicks_the_link(stack, fake_twilio)
+    clicked = await detail_of(stack, program, incident["id"])
+    assert clicked["ladders"][0]["acknowledged_by"] == str(program.client.id)
+    assert clicked["contact_lost"] is True
+    await ts_env.sleep(LOST_WINDOW * 3)
+    state = await detail_of(stack, program, incident["id"])
+    assert state["welfare_check_required"] is True
+    assert state["required_steps"] == ["dispatch"]
+    assert [p for p in state["pages"] if "lost" in p["reason"]] != []
 
 
 async def test_contact_restored_stops_the_ladder_and_the_timer(

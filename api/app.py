@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from api.routes import (
 from api.runtime import Runtime
 from infra.db import make_async_engine, session_factory
 from infra.settings import Settings
+from infra.sos_outbox import SosOutboxDrain
 
 
 def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
@@ -35,7 +37,16 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.connect_in_background()
+        # SOS presses Temporal could not take are opened from here once it is back.
+        drain = asyncio.create_task(
+            SosOutboxDrain(
+                runtime.sessions, lambda: runtime.temporal, task_queue=settings.task_queue
+            ).run()
+        )
         yield
+        drain.cancel()
+        with suppress(asyncio.CancelledError):
+            await drain
         await runtime.close()
 
     app = FastAPI(

@@ -1,38 +1,56 @@
 """The client's one-click SOS button: opens an incident at once (or joins the one a recent
 press opened), pages the on-call clinician through the workflow, and answers the client's
-screen within a second with the crisis numbers for where they are."""
+screen within a second with the crisis numbers for where they are.
+
+It always answers with the numbers. A press Temporal cannot take within its budget is kept in
+the database (`infra.sos_outbox`) and opened by the drain as soon as Temporal is back; only when
+the database cannot keep it either is the answer 503, and that problem carries the numbers."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 import uuid
 from collections import defaultdict, deque
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, status
+import structlog
+from fastapi import APIRouter, Body, Depends, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import token_hash
-from api.deps import RuntimeDep, SessionDep, TemporalDep
+from api.deps import RuntimeDep, SessionDep
 from api.problems import Problem
-from domain.decisions import Actor, Location
+from api.runtime import Runtime
 from domain.geo import Coordinates, locate
 from domain.incident import IncidentOpening, SosPress, workflow_id_for
-from domain.models import Client, ClientDevice, Incident, Program, Staff
+from domain.location import Location
+from domain.models import Client, ClientDevice, Incident
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, ResourceKind, Role
+from domain.vocabulary import CrisisType, ResourceKind
 from infra.directory import nearest_resources
+from infra.sos_outbox import (
+    keep_press,
+    kept_sos_incident,
+    on_call_clinician,
+    sos_location,
+    sos_opening,
+)
 from infra.temporal import start_incident
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(prefix="/v1", tags=["sos"])
+log = structlog.get_logger("crisisdesk.api")
 
 _SOS_NAMESPACE = uuid.UUID("0b7f3c1e-5a2d-4e8f-9c61-3d2a7e5b9f14")
 _device_bearer = HTTPBearer(auto_error=False, description="Client device token")
@@ -40,6 +58,13 @@ _device_bearer = HTTPBearer(auto_error=False, description="Client device token")
 RATE_LIMIT_PRESSES = 6
 RATE_LIMIT_SECONDS = 60.0
 _presses: dict[uuid.UUID, deque[float]] = defaultdict(deque)
+# What Temporal gets to take a press before it is kept for the drain: the screen answers in ~1 s.
+TEMPORAL_BUDGET = timedelta(milliseconds=600)
+HELP_IS_COMING = (
+    "We are reaching your care team now. Stay where you are if you can. "
+    "If you are in immediate danger, call 911. You can also call or text 988."
+)
+CALL_NOW = "We could not reach your care team. If you are in danger, call 911, or call or text 988."
 
 
 class SosRequest(BaseModel):
@@ -54,11 +79,50 @@ class CrisisNumber(BaseModel):
     distance_km: float | None = None
 
 
+EMERGENCY_NUMBERS = (
+    CrisisNumber(name="Emergency services", phone="911"),
+    CrisisNumber(name="988 Suicide & Crisis Lifeline", phone="988"),
+)
+
+
 class SosAnswer(BaseModel):
     incident_id: uuid.UUID
     joined: bool
+    # Temporal could not take the press yet: it is kept, and the incident opens (the on-call
+    # clinician is paged) as soon as Temporal is back.
+    queued: bool = False
     message: str
     crisis_numbers: list[CrisisNumber]
+
+
+def _problem(
+    status_code: int,
+    title: str,
+    detail: str,
+    numbers: Sequence[CrisisNumber],
+    *,
+    message: str = CALL_NOW,
+    headers: dict[str, str] | None = None,
+) -> Problem:
+    """Every refusal of a press still shows the client whom to call."""
+    return Problem(
+        status_code,
+        title,
+        detail,
+        headers=headers,
+        message=message,
+        crisis_numbers=[n.model_dump() for n in numbers],
+    )
+
+
+def _out_of_reach(numbers: Sequence[CrisisNumber]) -> Problem:
+    return _problem(
+        503,
+        "Service unavailable",
+        "the press could not be recorded; call the crisis numbers",
+        numbers,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _device(
@@ -67,13 +131,27 @@ async def _device(
 ) -> ClientDevice:
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise Problem(401, "Unauthorized", "a device token is required", headers=challenge)
-    found = await session.exec(
-        select(ClientDevice).where(ClientDevice.token_hash == token_hash(credentials.credentials))
-    )
-    device = found.first()
+        raise _problem(
+            401, "Unauthorized", "a device token is required", EMERGENCY_NUMBERS, headers=challenge
+        )
+    try:
+        found = await session.exec(
+            select(ClientDevice).where(
+                ClientDevice.token_hash == token_hash(credentials.credentials)
+            )
+        )
+        device = found.first()
+    except DBAPIError as error:
+        log.error("sos.database_unavailable", error_type=type(error).__name__)
+        raise _out_of_reach(EMERGENCY_NUMBERS) from None
     if device is None or device.revoked_at is not None:
-        raise Problem(401, "Unauthorized", "the device token is not valid", headers=challenge)
+        raise _problem(
+            401,
+            "Unauthorized",
+            "the device token is not valid",
+            EMERGENCY_NUMBERS,
+            headers=challenge,
+        )
     return device
 
 
@@ -88,77 +166,202 @@ def _rate_limited(device_id: uuid.UUID) -> bool:
     return False
 
 
-@router.post("/sos", status_code=status.HTTP_201_CREATED)
+@dataclass
+class _Press:
+    """Where a press stands: the incident it opens (of the window's `generation`), or the one
+    it joins."""
+
+    press: SosPress
+    opening: IncidentOpening | None
+    joined: uuid.UUID | None
+    bucket: int = 0
+    generation: int = 0
+
+    @property
+    def incident_id(self) -> uuid.UUID:
+        if self.joined is not None:
+            return self.joined
+        assert self.opening is not None
+        return self.opening.incident_id
+
+
+@router.post(
+    "/sos",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        202: {
+            "model": SosAnswer,
+            "description": "Temporal could not take the press now: it is kept, and the "
+            "incident opens as soon as Temporal is back (`queued`)",
+        }
+    },
+)
 async def sos(
     device: Annotated[ClientDevice, Depends(_device)],
     session: SessionDep,
-    temporal: TemporalDep,
     runtime: RuntimeDep,
+    response: Response,
     body: Annotated[SosRequest | None, Body()] = None,
 ) -> SosAnswer:
-    """Authenticated by the client's device token (not a staff token)."""
+    """Authenticated by the client's device token (not a staff token).
+
+    201 when the incident opened or the press joined it; 202 when Temporal could not take the
+    press: it is kept and opened as soon as Temporal is back. Every answer, a problem too,
+    carries the crisis numbers (911, 988, and the nearest crisis line when it can be read)."""
     if _rate_limited(device.id):
-        raise Problem(429, "Too many requests", "the button was pressed too often; help is coming")
-    client = await session.get(Client, device.client_id)
-    program = await session.get(Program, device.program_id)
-    assert client is not None and program is not None
-    located = (
+        raise _problem(
+            429,
+            "Too many requests",
+            "the button was pressed too often; help is coming",
+            EMERGENCY_NUMBERS,
+            message=HELP_IS_COMING,
+        )
+    position = (
         Location(lat=body.lat, lon=body.lon, accuracy_m=body.accuracy_m)
         if body is not None and body.lat is not None and body.lon is not None
         else None
     )
-    # Without the device's position, the client's home zip is the best first guess.
-    location = located or (Location(zip=client.zip) if client.zip else None)
-    protocol = protocol_for(CrisisType.OTHER)
     now = datetime.now(UTC)
-    joined = await _recent_sos_incident(session, client.id, now - protocol.sos_join_window)
-    bucket = int(now.timestamp() // protocol.sos_join_window.total_seconds())
-    press = SosPress(at=now, location=located)
-    incident_id = joined or uuid.uuid5(_SOS_NAMESPACE, f"{client.id}:{bucket}")
-    if joined is None:
-        owner = await _on_call_clinician(session, program.id)
-        # Two presses racing in one window open one incident (the id is the window's); a press
-        # after that window's incident was closed or cancelled opens the next one.
-        opening = IncidentOpening(
-            incident_id=incident_id,
-            program_id=program.id,
-            client_id=client.id,
-            crisis_type=CrisisType.OTHER,
-            summary="SOS pressed by the client",
-            location=location,
-            owner_id=owner.id,
-            opened_by=Actor(staff_id=str(owner.id), role="system", program_id=program.id),
-            opened_at=now,
-            protocol=protocol,
-            origin="sos",
-        )
-        for generation in itertools.count(1):  # bounded by the rate limit on presses
-            try:
-                await start_incident(temporal, opening, task_queue=runtime.settings.task_queue)
-                break
-            except WorkflowAlreadyStartedError:
-                handle = temporal.get_workflow_handle(workflow_id_for(incident_id))
-                if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
-                    joined = incident_id
-                    break
-                incident_id = uuid.uuid5(_SOS_NAMESPACE, f"{client.id}:{bucket}:{generation}")
-                opening = opening.model_copy(update={"incident_id": incident_id})
-    if joined is not None:
-        handle = temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(joined))
-        await handle.signal(IncidentWorkflow.sos_pressed, press)
+    numbers = list(EMERGENCY_NUMBERS)
+    try:
+        client = await session.get(Client, device.client_id)
+        assert client is not None
+        location = sos_location(position, client.zip)
+        numbers = await _crisis_numbers(session, device.program_id, location)
+        press = await _press(session, device, client, location, SosPress(at=now, location=position))
+        # Ends the read: no transaction stays open while Temporal is waited for (on SQLite, a
+        # snapshot that old could not be turned into the write that keeps the press).
+        await session.commit()
+    except DBAPIError as error:
+        log.error("sos.database_unavailable", error_type=type(error).__name__)
+        raise _out_of_reach(numbers) from None
+    if press is None:
+        raise _problem(503, "Service unavailable", "the program has no clinician to page", numbers)
+    taken = await _temporal_takes(runtime, press)
+    if not taken:
+        await _keep(session, device, press, numbers)
+        response.status_code = status.HTTP_202_ACCEPTED
     return SosAnswer(
-        incident_id=incident_id,
-        joined=joined is not None,
-        message=(
-            "We are reaching your care team now. Stay where you are if you can. "
-            "If you are in immediate danger, call 911. You can also call or text 988."
-        ),
-        crisis_numbers=await _crisis_numbers(session, program.id, location),
+        incident_id=press.incident_id,
+        joined=press.joined is not None,
+        queued=not taken,
+        message=HELP_IS_COMING,
+        crisis_numbers=numbers,
     )
 
 
+async def _temporal_takes(runtime: Runtime, press: _Press) -> bool:
+    """Whether Temporal took the press (opened its incident, or joined it) within the budget."""
+    why = "not_connected"
+    if runtime.temporal is not None:
+        try:
+            await asyncio.wait_for(
+                _reach_incident(runtime.temporal, press, runtime.settings.task_queue),
+                TEMPORAL_BUDGET.total_seconds(),
+            )
+            return True
+        except Exception as error:  # whatever keeps Temporal from taking it, the press is kept
+            why = type(error).__name__
+    log.warning(
+        "sos.kept_for_drain",
+        incident_id=str(press.incident_id),
+        workflow_id=workflow_id_for(press.incident_id),
+        error_type=why,
+    )
+    return False
+
+
+async def _press(
+    session: AsyncSession,
+    device: ClientDevice,
+    client: Client,
+    location: Location | None,
+    press: SosPress,
+) -> _Press | None:
+    """Join the client's SOS incident of the join window (opened, or kept for the drain), or
+    make the opening of the next one; None when the program has nobody to page."""
+    protocol = protocol_for(CrisisType.OTHER)
+    since = press.at - protocol.sos_join_window
+    joined = await _recent_sos_incident(session, client.id, since) or await kept_sos_incident(
+        session, client.id, since
+    )
+    if joined is not None:
+        return _Press(press=press, opening=None, joined=joined)
+    owner = await on_call_clinician(session, device.program_id)
+    if owner is None:
+        return None
+    # Two presses racing in one window open one incident (the id is the window's).
+    bucket = int(press.at.timestamp() // protocol.sos_join_window.total_seconds())
+    generation = await _first_free_generation(session, client.id, bucket)
+    opening = sos_opening(
+        incident_id=_sos_incident_id(client.id, bucket, generation),
+        program_id=device.program_id,
+        client_id=client.id,
+        location=location,
+        owner_id=owner.id,
+        pressed_at=press.at,
+    )
+    return _Press(press=press, opening=opening, joined=None, bucket=bucket, generation=generation)
+
+
+def _sos_incident_id(client_id: uuid.UUID, bucket: int, generation: int) -> uuid.UUID:
+    suffix = f":{generation}" if generation else ""
+    return uuid.uuid5(_SOS_NAMESPACE, f"{client_id}:{bucket}{suffix}")
+
+
+async def _first_free_generation(session: AsyncSession, client_id: uuid.UUID, bucket: int) -> int:
+    """A press after the window's incident was closed or cancelled opens the next generation's;
+    skipping the ended ones known here keeps a press Temporal cannot take under a free id."""
+    generation = 0
+    while True:
+        incident = await session.get(Incident, _sos_incident_id(client_id, bucket, generation))
+        if incident is None or incident.ended_at is None:
+            return generation
+        generation += 1
+
+
+async def _reach_incident(temporal: TemporalClient, press: _Press, task_queue: str) -> None:
+    """Open the press's incident, or signal the press to the one it joins. `press` follows
+    where it stands, so a press cut short by the budget is kept under the right incident."""
+    while press.opening is not None:  # bounded by the rate limit on presses
+        try:
+            await start_incident(temporal, press.opening, task_queue=task_queue)
+            return
+        except WorkflowAlreadyStartedError:
+            incident_id = press.opening.incident_id
+            handle = temporal.get_workflow_handle(workflow_id_for(incident_id))
+            if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+                press.joined, press.opening = incident_id, None
+                break
+            # That id's incident has ended (its projection had not said so yet).
+            press.generation += 1
+            next_id = _sos_incident_id(press.opening.client_id, press.bucket, press.generation)
+            press.opening = press.opening.model_copy(update={"incident_id": next_id})
+    assert press.joined is not None
+    joined = temporal.get_workflow_handle_for(IncidentWorkflow.run, workflow_id_for(press.joined))
+    await joined.signal(IncidentWorkflow.sos_pressed, press.press)
+
+
+async def _keep(
+    session: AsyncSession, device: ClientDevice, press: _Press, numbers: list[CrisisNumber]
+) -> None:
+    try:
+        keep_press(
+            session,
+            device=device,
+            incident_id=press.incident_id,
+            joins=press.joined is not None,
+            position=press.press.location,
+            pressed_at=press.press.at,
+        )
+        await session.commit()
+    except DBAPIError as error:
+        log.error("sos.database_unavailable", error_type=type(error).__name__)
+        raise _out_of_reach(numbers) from None
+
+
 async def _recent_sos_incident(
-    session: SessionDep, client_id: uuid.UUID, since: datetime
+    session: AsyncSession, client_id: uuid.UUID, since: datetime
 ) -> uuid.UUID | None:
     rows = await session.exec(
         select(Incident)
@@ -173,34 +376,10 @@ async def _recent_sos_incident(
     return None
 
 
-async def _on_call_clinician(session: SessionDep, program_id: uuid.UUID) -> Staff:
-    """The on-call clinician; failing one, an on-call supervisor; failing that, any clinician."""
-    staff = (
-        await session.exec(
-            select(Staff)
-            .where(Staff.program_id == program_id)
-            .where(col(Staff.active).is_(True))
-            .order_by(col(Staff.created_at))
-        )
-    ).all()
-    for wanted in (
-        lambda s: s.role == Role.CLINICIAN and s.on_call,
-        lambda s: s.role == Role.SUPERVISOR and s.on_call,
-        lambda s: s.role in (Role.CLINICIAN, Role.SUPERVISOR),
-    ):
-        found = next((s for s in staff if wanted(s)), None)
-        if found is not None:
-            return found
-    raise Problem(503, "Service unavailable", "the program has no clinician to page")
-
-
 async def _crisis_numbers(
-    session: SessionDep, program_id: uuid.UUID, location: Location | None
+    session: AsyncSession, program_id: uuid.UUID, location: Location | None
 ) -> list[CrisisNumber]:
-    numbers = [
-        CrisisNumber(name="Emergency services", phone="911"),
-        CrisisNumber(name="988 Suicide & Crisis Lifeline", phone="988"),
-    ]
+    numbers = list(EMERGENCY_NUMBERS)
     origin: Coordinates | None = (
         await asyncio.to_thread(locate, location) if location is not None else None
     )

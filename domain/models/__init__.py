@@ -5,6 +5,7 @@ from domain.models.clients import Client, ClientDevice, Consent, EmergencyContac
 from domain.models.incidents import DecisionRecord, Dispatch, FollowUpTask, Incident, Notification
 from domain.models.programs import Program, Staff
 from domain.models.resources import Resource
+from domain.models.sos import SosOutboxPress
 
 __all__ = [
     "AuditEvent",
@@ -19,5 +20,6 @@ __all__ = [
     "Notification",
     "Program",
     "Resource",
+    "SosOutboxPress",
     "Staff",
 ]

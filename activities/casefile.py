@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.write_errors import classified_write_errors
 from domain.effects import IncidentProjection
 from domain.models import DecisionRecord, Dispatch, Incident
 from infra.audit_log import append_in
@@ -27,22 +26,8 @@ class CasefileActivities:
         Returns the revision now stored. Retried writes are harmless: rows are keyed by the
         workflow's own ids, and an older revision never overwrites a newer one.
         """
-        try:
-            async with transaction(self._sessions) as session:
-                await self._write(session, projection)
-        except OperationalError as error:
-            # The database is down or busy: the retry policy waits it out, within its budget.
-            raise RuntimeError(f"database unavailable: {type(error).__name__}") from None
-        except (IntegrityError, DataError) as error:
-            if _is_unique_violation(error):
-                # A concurrent audit append took our sequence number: the retry recomputes it.
-                raise RuntimeError("projection conflict, will retry") from None
-            # A fact the database refuses (a missing reference, a value out of range) will be
-            # refused again: the workflow shows it and carries on. The type names it, no PHI.
-            raise ApplicationError(
-                f"the case file refused this revision: {_constraint(error)}",
-                type="ProjectionDataError",
-            ) from None
+        async with classified_write_errors("the case file"), transaction(self._sessions) as session:
+            await self._write(session, projection)
         return projection.state.revision
 
     async def _write(self, session: AsyncSession, projection: IncidentProjection) -> None:
@@ -116,17 +101,3 @@ class CasefileActivities:
         await session.flush()
         for audit in projection.audit:
             await append_in(session, audit)
-
-
-def _is_unique_violation(error: DBAPIError) -> bool:
-    """PostgreSQL's SQLSTATE 23505, or SQLite's message for the same."""
-    code = getattr(error.orig, "sqlstate", None)
-    return code == "23505" or "UNIQUE constraint failed" in str(error.orig)
-
-
-def _constraint(error: DBAPIError) -> str:
-    """What was refused, without the values: the SQLSTATE class and the constraint's name."""
-    diag = getattr(error.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None) if diag is not None else None
-    code = getattr(error.orig, "sqlstate", None)
-    return f"{type(error).__name__}" + (f" {code}" if code else "") + (f" ({name})" if name else "")

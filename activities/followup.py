@@ -3,11 +3,11 @@ idempotently, with the audit events of their changes."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities.write_errors import classified_write_errors
 from domain.followup import TaskProjection
 from domain.models import FollowUpTask
 from infra.audit_log import append_in
@@ -26,14 +26,11 @@ class FollowUpActivities:
         Retried writes are harmless: rows are keyed by the workflow's task ids, audit events by
         their keys, and a task state older than the stored one never overwrites it.
         """
-        try:
-            async with transaction(self._sessions) as session:
-                return await self._write(session, projection)
-        except (IntegrityError, OperationalError) as error:
-            # A concurrent audit append took our sequence number: the retry recomputes it.
-            raise RuntimeError(
-                f"task projection conflict, will retry: {type(error).__name__}"
-            ) from None
+        async with (
+            classified_write_errors("follow-up tasks"),
+            transaction(self._sessions) as session,
+        ):
+            return await self._write(session, projection)
 
     async def _write(self, session: AsyncSession, projection: TaskProjection) -> int:
         changed = 0

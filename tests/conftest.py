@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import psycopg
@@ -43,6 +43,11 @@ from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
 from worker import build_worker
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from tests.fakes.smtp import SmtpSink
+
+pytest_plugins = ["tests.fakes.smtp", "tests.fakes.twilio"]
 
 PG_ADMIN_URL = os.environ.get("CRISISDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 KEYRING = Keyring.generate("test1")
@@ -228,6 +233,28 @@ async def running_stack(
     async with worker, httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Stack(client=worker_client, task_queue=task_queue, settings=settings, http=http)
     await app.state.runtime.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def reachable_stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    program: DemoProgram,
+) -> AsyncIterator[Stack]:
+    """A stack whose worker mails through a local SMTP sink, and whose staff have addresses: a
+    page reaches the staff member it names by email, not the console fallback."""
+    async with transaction(sessions) as session:
+        for role, member in program.staff.items():
+            row = await session.get(Staff, member.id)
+            assert row is not None
+            row.email = member.email = f"{role}@{program.program.slug}.test"
+    async with running_stack(
+        ts_env, database_url, sessions, tmp_path, **smtp_sink.settings_fields()
+    ) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(loop_scope="session")

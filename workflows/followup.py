@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.paging import page_staff
 
@@ -57,8 +57,14 @@ with workflow.unsafe.imports_passed_through():
 
 PROJECTION_TIMEOUT = timedelta(seconds=10)
 REPORT_TO_INCIDENT_PATCH = "followup-reports-to-incident"
-# Retry the projection forever with a capped backoff: a database outage delays, never loses.
-PROJECTION_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+# A database outage is retried within a budget; a refused write (a data error) is not. Either
+# way the tasks stay queued, a supervisor is paged once, and the write is tried again later.
+PROJECTION_BUDGET = timedelta(minutes=10)
+PROJECTION_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=10), non_retryable_error_types=["ProjectionDataError"]
+)
+PROJECTION_RECHECK = timedelta(minutes=5)
+PAGES_AS_TASKS_PATCH = "followup-pages-as-tasks"
 
 
 class TaskRefusedError(ApplicationError):
@@ -74,14 +80,21 @@ class FollowUpWorkflow:
         self._unprojected: set[UUID] = set(self._tasks)
         self._audit: list[AuditEntry] = []
         self._projecting = asyncio.Lock()
-        self._pages: list[tuple[UUID, PageOrder]] = []
+        # A page and the task it is about (None: about the follow-up as a whole).
+        self._pages: list[tuple[UUID | None, PageOrder]] = []
+        self._paging = 0
         self._to_parent: list[tuple[str, BaseModel]] = []
         self._needs_care: list[FollowUpNeedsCare] = []
         self._welfare_checks: list[FollowUpWelfareCheck] = []
         self._cancelled_reason: str | None = None
+        self._recheck_projection_at: datetime | None = None
+        self._projection_paged = False
+        self._pages_as_tasks = False
 
     @workflow.run
     async def run(self, plan: FollowUpPlan) -> FollowUpResult:
+        # A page runs as a task of its own, so one slow page never holds the next or the tasks.
+        self._pages_as_tasks = workflow.patched(PAGES_AS_TASKS_PATCH)
         try:
             while True:
                 await self._project()
@@ -96,7 +109,9 @@ class FollowUpWorkflow:
             self._cancel_open(CancelFollowUp(reason="the follow-up workflow was cancelled"))
             await self._project()
             raise
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._paging == 0
+        )
         await self._project()
         result = FollowUpResult(
             incident_id=plan.incident_id,
@@ -177,7 +192,7 @@ class FollowUpWorkflow:
 
     def _has_work(self) -> bool:
         return (
-            bool(self._unprojected)
+            (bool(self._unprojected) and self._recheck_projection_at is None)
             or bool(self._pages)
             or bool(self._to_parent)
             or self._all_settled()
@@ -209,6 +224,14 @@ class FollowUpWorkflow:
 
     async def _wait_for_work_or_alarm(self) -> None:
         due = next_alarm_at(list(self._tasks.values()), self._plan.grace)
+        recheck = self._recheck_projection_at
+        if recheck is not None and (due is None or recheck < due):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    self._has_work, timeout=max(recheck - workflow.now(), timedelta(0))
+                )
+            self._recheck_projection_at = None
+            return
         if due is None:
             await workflow.wait_condition(self._has_work)
             return
@@ -257,29 +280,63 @@ class FollowUpWorkflow:
                     (self._tasks[i] for i in self._unprojected), key=lambda t: t.sequence
                 )
                 audit = list(self._audit)
-                await workflow.execute_activity_method(
-                    FollowUpActivities.record_followup_tasks,
-                    TaskProjection(
-                        incident_id=self._plan.incident_id,
-                        program_id=self._plan.program_id,
-                        safety_plan=self._plan.safety_plan,
-                        tasks=changed,
-                        audit=audit,
-                    ),
-                    start_to_close_timeout=PROJECTION_TIMEOUT,
-                    retry_policy=PROJECTION_RETRY,
-                )
+                try:
+                    await workflow.execute_activity_method(
+                        FollowUpActivities.record_followup_tasks,
+                        TaskProjection(
+                            incident_id=self._plan.incident_id,
+                            program_id=self._plan.program_id,
+                            safety_plan=self._plan.safety_plan,
+                            tasks=changed,
+                            audit=audit,
+                        ),
+                        start_to_close_timeout=PROJECTION_TIMEOUT,
+                        schedule_to_close_timeout=PROJECTION_BUDGET,
+                        retry_policy=PROJECTION_RETRY,
+                    )
+                except ActivityError:
+                    self._projection_failed()
+                    return
                 del self._audit[: len(audit)]
                 for task in changed:
                     if self._tasks[task.task_id] is task:
                         self._unprojected.discard(task.task_id)
 
+    def _projection_failed(self) -> None:
+        """The tasks could not be written: they stay queued and are tried again in a while; the
+        on-call supervisor hears of it once (the follow-up itself carries on)."""
+        self._recheck_projection_at = workflow.now() + PROJECTION_RECHECK
+        if self._projection_paged:
+            return
+        self._projection_paged = True
+        self._pages.append(
+            (
+                None,
+                PageOrder(
+                    page_id=f"followup-{self._plan.incident_id}-projection-error",
+                    reason="follow-up tasks could not be recorded; the queue may be out of date",
+                    target=PageTarget.ON_CALL_SUPERVISOR,
+                    ordered_at=workflow.now(),
+                ),
+            )
+        )
+
     async def _send_pages(self) -> None:
         while self._pages:
             task_id, order = self._pages.pop(0)
-            if self._tasks[task_id].is_settled:
+            if task_id is not None and self._tasks[task_id].is_settled:
                 continue  # settled while the page waited its turn: nobody needs reminding
+            if self._pages_as_tasks:
+                self._paging += 1
+                asyncio.create_task(self._page(order))  # noqa: RUF006 (the run waits for _paging)
+            else:
+                await page_staff(self._plan.incident_id, self._plan.program_id, order)
+
+    async def _page(self, order: PageOrder) -> None:
+        try:
             await page_staff(self._plan.incident_id, self._plan.program_id, order)
+        finally:
+            self._paging -= 1
 
     async def _tell_parent(self) -> None:
         parent = workflow.info().parent

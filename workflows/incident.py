@@ -10,6 +10,8 @@ as new, carrying its state, when the history grows long.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -102,15 +104,16 @@ class IncidentWorkflow(IncidentEffects):
         self._spawn(self._keep_case_file(), counted=False)
         while not self._finished():
             try:
+                # Wake when the next alarm is due, or when a decision re-armed the alarms.
                 await workflow.wait_condition(
-                    lambda: self._finished() or self._should_continue_as_new(),
+                    self._woken_unless(self._armed()),
                     timeout=next_alarm_in(self._state, workflow.now()),
                 )
             except TimeoutError:
                 self._state, effects = sound_due_alarms(self._state, self._protocol, workflow.now())
                 self._order(effects)
                 continue
-            if not self._finished():
+            if self._should_continue_as_new() and not self._finished():
                 workflow.continue_as_new(self._continued(opening))
         await workflow.wait_condition(lambda: self._finished() and self._case_file_settled())
         return self._state
@@ -250,6 +253,13 @@ class IncidentWorkflow(IncidentEffects):
             and self._in_flight == 0
             and workflow.all_handlers_finished()
         )
+
+    def _woken_unless(self, armed: list[tuple[str, str, datetime]]) -> Callable[[], bool]:
+        """The run loop's wake-up: the incident is done, history is long, or alarms changed."""
+        return lambda: self._finished() or self._should_continue_as_new() or self._armed() != armed
+
+    def _armed(self) -> list[tuple[str, str, datetime]]:
+        return [(a.name, a.key, a.due_at) for a in self._state.alarms]
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -194,6 +194,15 @@ async def twilio_voice_keypress(
     """The person called pressed 1: they heard the message."""
     form = await _twilio_form(request, runtime)
     attempt = await notification_by_key(session, key=key)
+    if form.get("Digits") == "1" and attempt is not None and attempt.purpose == "page":
+        # A paged staff member heard it: the page is acknowledged (it belongs to no ladder).
+        attempt.status = DeliveryStatus.ACKNOWLEDGED
+        attempt.updated_at = datetime.now(UTC)
+        await session.commit()
+        return Response(
+            "<Response><Say>Thank you. The page is acknowledged.</Say></Response>",
+            media_type="application/xml",
+        )
     if (
         form.get("Digits") == "1"
         and attempt is not None

@@ -7,6 +7,8 @@ and its end, as an SMTP client sees them.
 
     sink.messages                   every accepted message, parsed (email.message.EmailMessage)
     sink.refuse(address, code=550)  answer RCPT TO for that address with `code` (451: try later)
+    sink.refuse_all(code=550)       answer RCPT TO for every address with `code`
+    sink.refusals                   every RCPT TO address refused so far, in order (lower case)
     sink.stop() / sink.start()      connection refused / accepting again
     sink.settings_fields()          the Settings fields that point CrisisDesk at the sink
 
@@ -49,8 +51,9 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        code = self._sink.refused.get(address.lower())
+        code = self._sink.refused.get(address.lower(), self._sink.refused_all)
         if code is not None:
+            self._sink.refusals.append(address.lower())
             return _REPLIES.get(code, f"{code} Refused")
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -70,6 +73,8 @@ class SmtpSink:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.refused: dict[str, int] = {}
+        self.refused_all: int | None = None
+        self.refusals: list[str] = []
         self._controller: Controller | None = None
 
     def start(self) -> None:
@@ -93,6 +98,10 @@ class SmtpSink:
     def refuse(self, address: str, code: int = 550) -> None:
         """Answer RCPT TO for `address` with `code` (5xx: permanent, 4xx: try later)."""
         self.refused[address.lower()] = code
+
+    def refuse_all(self, code: int = 550) -> None:
+        """Answer RCPT TO for every address with `code`: a relay that bounces everything."""
+        self.refused_all = code
 
     def settings_fields(self) -> dict[str, Any]:
         return {"smtp_host": HOST, "smtp_port": self.port}

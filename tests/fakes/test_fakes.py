@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from activities.channels import (
     OutboundMessage,
+    PermanentDeliveryError,
     SmsChannel,
     TemporaryDeliveryError,
     TwilioAccount,
@@ -113,3 +114,37 @@ async def test_fake_twilio_fails_exactly_the_requests_it_was_told_to(
 
     assert len(fake_twilio.requests) == 3
     assert [m.sid for m in fake_twilio.messages] == [receipt.provider_ref]
+
+
+async def test_fake_twilio_refuse_all_refuses_every_number_and_keeps_each_request(
+    fake_twilio: FakeTwilio,
+) -> None:
+    account_ = account(fake_twilio, "https://crisisdesk.test")
+    fake_twilio.refuse_all(21211)
+    for channel in (SmsChannel(account_), VoiceChannel(account_)):
+        with pytest.raises(PermanentDeliveryError) as refused:
+            await channel.send(outbound("k:3"))
+        assert refused.value.provider_code == "21211"
+
+    assert len(fake_twilio.requests) == 2
+    assert fake_twilio.messages == fake_twilio.calls == []
+
+
+async def test_smtp_sink_refuse_all_bounces_every_address_and_counts_it(
+    smtp_sink: SmtpSink,
+) -> None:
+    smtp_sink.refuse_all(550)
+    for address in ("a@example.org", "B@example.org"):
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await aiosmtplib.send(
+                "Subject: x\n\nx",
+                sender="pages@crisisdesk.test",
+                recipients=[address],
+                hostname="127.0.0.1",
+                port=smtp_sink.port,
+                timeout=2,
+            )
+        assert refused.value.recipients[0].code == 550
+
+    assert smtp_sink.refusals == ["a@example.org", "b@example.org"]
+    assert smtp_sink.messages == []

@@ -12,6 +12,8 @@ answers 201 with Twilio's JSON (`sid` "SM…" or "CA…", `status` "queued").
     fake.requests                every request that reached it, accepted or not
     fake.fail_next(n, status)    the next n requests fail with `status` (503, 429, ...)
     fake.fail_with_code(21610)   the next request fails with that Twilio error code
+    fake.refuse(to, 21610, kind="message")   every text ("call", None: both) to `to` fails so
+    fake.refuse_all(21211)       every request (of `kind`, as for `refuse`) fails so, any number
     fake.stall_next(seconds)     the next request is accepted, but answered only after `seconds`
     await fake.down() / up()     stop listening (connection refused) / listen again, same port
     await fake.send_status(req, "delivered")   Twilio's signed status callback for a request
@@ -57,6 +59,7 @@ _MESSAGES = {
     21604: "A 'To' phone number is required",
     21205: "Url or Twiml parameter is required",
     21610: "Attempt to send to unsubscribed recipient",
+    21216: "Call blocked by Twilio",
 }
 
 
@@ -93,6 +96,8 @@ class FakeTwilio:
         self.calls: list[TwilioRequest] = []
         self.requests: list[TwilioRequest] = []
         self._failures: list[_Failure] = []
+        self._refused: dict[tuple[str, str | None], _Failure] = {}
+        self._refused_all: dict[str | None, _Failure] = {}
         self._stalls: list[float] = []
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -119,6 +124,16 @@ class FakeTwilio:
     def fail_with_code(self, code: int, status: int = 400) -> None:
         """The next request gets Twilio error `code` (21211 invalid number, 21610 unsubscribed)."""
         self._failures.append(_Failure(status, code))
+
+    def refuse(self, to: str, code: int, *, kind: str | None = None, status: int = 400) -> None:
+        """Every request to the number `to` of `kind` ("message" or "call"; both when None) gets
+        Twilio error `code`, as a recipient who texted STOP (21610) or a blocked number does."""
+        self._refused[(to, kind)] = _Failure(status, code)
+
+    def refuse_all(self, code: int, *, kind: str | None = None, status: int = 400) -> None:
+        """Every request of `kind` ("message" or "call"; both when None), to any number, gets
+        Twilio error `code`: a provider that will never deliver anything (21211 everywhere)."""
+        self._refused_all[kind] = _Failure(status, code)
 
     def stall_next(self, seconds: float) -> None:
         """The next request is processed (and recorded) but answered only after `seconds`."""
@@ -232,7 +247,12 @@ class FakeTwilio:
             return _Failure(400, 21205)
         if not _E164.match(form["To"]):
             return _Failure(400, 21211)
-        return None
+        return (
+            self._refused.get((form["To"], kind))
+            or self._refused.get((form["To"], None))
+            or self._refused_all.get(kind)
+            or self._refused_all.get(None)
+        )
 
     def _resource(self, recorded: TwilioRequest, account_sid: str) -> dict[str, Any]:
         collection = "Messages" if recorded.kind == "message" else "Calls"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest_asyncio
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +29,12 @@ OVERDOSE = protocol_for(CrisisType.OVERDOSE)
 # SPEC 10.1: a repeated alarm backs off 5, 10, 20, 40 minutes, then hourly.
 BACKOFF = [timedelta(minutes=m) for m in (5, 10, 20, 40)]
 REPEAT = BACKOFF[0]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(reachable_stack: Stack) -> Stack:
+    """Pages here must reach the staff they name (by email at a local SMTP sink)."""
+    return reachable_stack
 
 
 async def detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
@@ -64,7 +71,9 @@ async def test_no_assessment_pages_on_call_supervisor_until_someone_assesses(
         backup, _ = await create_staff(
             session,
             program_id=program.program.id,
-            data=StaffCreate(name="Backup supervisor", role=Role.SUPERVISOR),
+            data=StaffCreate(
+                name="Backup supervisor", role=Role.SUPERVISOR, email="backup@demo.test"
+            ),
         )
     on_call = str(program.staff[Role.SUPERVISOR].id)
     incident = await open_incident(stack, program, "suicidal_ideation")

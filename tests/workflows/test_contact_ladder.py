@@ -6,6 +6,8 @@ answers as Twilio's REST API does, so messages are counted where they arrive.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +19,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
+from domain.models import Staff
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.ack_tokens import AckClaim, issue_ack_token
+from infra.db import transaction
 from tests.conftest import DemoProgram, Stack, eventually, running_stack
 from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
 from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
@@ -449,3 +453,95 @@ async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is
     answered = await stack.http.post(url, data=reply, headers={"X-Twilio-Signature": signature})
     assert answered.status_code == 200, answered.text
     assert answered.text == "<Response/>"
+
+
+def _keypress_url(call_twiml: str) -> str:
+    """The Gather action of a call's TwiML: where Twilio posts the digit pressed."""
+    action = re.search(r'action="([^"]+)"', call_twiml)
+    assert action is not None, call_twiml
+    return html.unescape(action.group(1))
+
+
+async def _press(stack: Stack, fake_twilio: FakeTwilio, url: str, digit: str) -> Any:  # noqa: F811
+    from twilio.request_validator import RequestValidator
+
+    form = {"Digits": digit, "CallSid": "CA123"}
+    signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, form)
+    return await stack.http.post(
+        url.removeprefix("http://crisisdesk.test"),
+        data=form,
+        headers={"X-Twilio-Signature": signature},
+    )
+
+
+async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_ladder(
+    notify_stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    stack = notify_stack
+    sister = await add_contact(
+        stack,
+        program,
+        "Lia Ruiz",
+        1,
+        phone="+15035550101",
+        email="lia@example.org",
+        channels=["voice", "email"],
+    )
+    incident = await open_incident(stack, program, "suicidal_ideation")
+    await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+    )
+    await count_at_least(lambda: fake_twilio.calls, 1, "the call")
+    url = _keypress_url(fake_twilio.calls[0].form["Twiml"])
+    other_key = await _press(stack, fake_twilio, url, "5")
+    assert other_key.status_code == 200
+    assert "Thank you" not in other_key.text
+    pressed = await _press(stack, fake_twilio, url, "1")
+    assert pressed.status_code == 200
+    assert "Thank you" in pressed.text
+    ladder = await ladder_status(stack, program, incident["id"], "acknowledged")
+    assert ladder["acknowledged_via"] == "voice_keypress"
+    await ts_env.sleep(ACK_WINDOW * 3)
+    # The email rung is never reached (staff pages may arrive by email; none to her).
+    assert [m for m in smtp_sink.messages if m["To"] == "lia@example.org"] == []
+
+
+async def test_a_paged_supervisor_pressing_1_acknowledges_the_page(
+    notify_stack: Stack,
+    program: DemoProgram,
+    fake_twilio: FakeTwilio,  # noqa: F811
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The on-call supervisor texted STOP (21610): the page falls back to a call; a key press
+    on it acknowledges the page (it belongs to no ladder)."""
+    stack = notify_stack
+    async with transaction(sessions) as session:
+        supervisor = await session.get(Staff, program.staff[Role.SUPERVISOR].id)
+        assert supervisor is not None
+        supervisor.phone = "+15035550199"
+    fake_twilio.refuse("+15035550199", 21610, kind="message")
+    incident = await open_incident(stack, program, "panic")
+    await decide(stack, program, incident["id"], {"kind": "escalate", "reason": "Second opinion"})
+    await count_at_least(lambda: fake_twilio.calls, 1, "the page's call")
+    pressed = await _press(
+        stack, fake_twilio, _keypress_url(fake_twilio.calls[0].form["Twiml"]), "1"
+    )
+    assert pressed.status_code == 200
+    assert "acknowledged" in pressed.text
+
+    async def acknowledged() -> list[dict[str, Any]] | None:
+        notes = (await incident_detail(stack, program, incident["id"]))["notifications"]
+        found = [n for n in notes if n["channel"] == "voice" and n["status"] == "acknowledged"]
+        return found or None
+
+    await eventually(acknowledged, "the page acknowledged")
+    detail = await incident_detail(stack, program, incident["id"])
+    refused = [u for u in detail["unreachable"] if u["channel"] == "sms"]
+    assert refused and "21610" in refused[0]["reason"]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -44,6 +45,12 @@ from workflows.followup import FollowUpWorkflow
 PROTOCOL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 GRACE = PROTOCOL.followup_grace
 FollowUpHandle = WorkflowHandle[FollowUpWorkflow, FollowUpResult]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(reachable_stack: Stack) -> Stack:
+    """Pages here must reach the staff they name (by email at a local SMTP sink)."""
+    return reachable_stack
 
 
 async def start_followup(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from domain.protocols import protocol_for
@@ -15,6 +16,12 @@ from tests.workflows.scenarios import CSSRS_MODERATE, DEESCALATED, disposition
 from tests.workflows.test_protocol_walks import decide, open_incident
 
 SCHEDULE = protocol_for(CrisisType.SUICIDAL_IDEATION).followup_schedule
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(reachable_stack: Stack) -> Stack:
+    """Pages here must reach the staff they name (by email at a local SMTP sink)."""
+    return reachable_stack
 
 
 async def stabilized(stack: Stack, program: DemoProgram) -> dict[str, Any]:

@@ -9,9 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.decisions import DECISION_ROLES, Location
-from domain.incident import (
-    IncidentState,
-)
+from domain.incident import IncidentState
 from domain.models.text import NulFreeText
 from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
 

@@ -7,11 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from domain.audit import AuditEntry
-from domain.incident import (
-    DecisionEntry,
-    IncidentState,
-    PageOrder,
-)
+from domain.incident import DecisionEntry, IncidentState, PageOrder
 
 
 class IncidentProjection(BaseModel):

@@ -16,15 +16,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import new_token, token_hash
-from domain.models import (
-    Client,
-    Consent,
-    EmergencyContact,
-    Notification,
-    Program,
-    Resource,
-    Staff,
-)
+from domain.models import Client, Consent, EmergencyContact, Notification, Program, Resource, Staff
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
 from domain.models.resources import ResourceCreate

@@ -15,10 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.incident import (
-    IncidentOpening,
-    workflow_id_for,
-)
+from domain.incident import IncidentOpening, workflow_id_for
 from infra.codec import EncryptionCodec, Keyring
 from infra.settings import Settings
 from workflows.incident import IncidentWorkflow

@@ -8,16 +8,44 @@ checks that no kind is missing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.decisions import DecisionRequest
-    from domain.incident import (
-        IncidentState,
-    )
+    from domain.incident import IncidentState
+    from domain.incident.machine import refusal
+    from domain.protocols.base import CrisisProtocol
     from domain.vocabulary import DecisionKind
+
+
+class DecisionRefusedError(ApplicationError):
+    """Raised by validators: the refusal travels as the error's details."""
+
+
+def refuse_unless_allowed(
+    state: IncidentState,
+    protocol: CrisisProtocol,
+    kind: DecisionKind,
+    request: DecisionRequest,
+    now: datetime,
+) -> None:
+    """Raise the refusal of this decision (nothing reaches history), or return: it may be made."""
+    if request.decision.kind != kind:
+        raise DecisionRefusedError(
+            f"the {kind} update was sent a {request.decision.kind} decision",
+            {"status": 422, "code": "invalid", "detail": "kind mismatch", "field": "kind"},
+            type="DecisionRefused",
+            non_retryable=True,
+        )
+    why = refusal(state, protocol, request, now)
+    if why is not None:
+        raise DecisionRefusedError(
+            why.detail, why.model_dump(mode="json"), type="DecisionRefused", non_retryable=True
+        )
 
 
 class DecidingWorkflow(Protocol):

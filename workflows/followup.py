@@ -49,10 +49,7 @@ with workflow.unsafe.imports_passed_through():
         no_answer_streak,
         task_audit,
     )
-    from domain.incident import (
-        PageOrder,
-        PageTarget,
-    )
+    from domain.incident import PageOrder, PageTarget
     from domain.vocabulary import FollowUpOutcome
 
 PROJECTION_TIMEOUT = timedelta(seconds=10)

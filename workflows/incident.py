@@ -15,20 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
-from workflows.decision_updates import DecisionUpdate, decision_update
+from workflows.decision_updates import DecisionUpdate, decision_update, refuse_unless_allowed
 from workflows.incident_effects import IncidentEffects
 
 with workflow.unsafe.imports_passed_through():
     from domain.audit import AuditEntry
     from domain.decisions import DecisionRequest
     from domain.dispatch import DispatchOrder
-    from domain.followup import (
-        FollowUpNeedsCare,
-        FollowUpResult,
-        FollowUpWelfareCheck,
-    )
+    from domain.followup import FollowUpNeedsCare, FollowUpResult, FollowUpWelfareCheck
     from domain.incident import (
         DecisionEntry,
         Effects,
@@ -37,11 +32,9 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         PageOrder,
         SosPress,
+        audit,
     )
-    from domain.incident.alarms import (
-        next_alarm_in,
-        sound_due_alarms,
-    )
+    from domain.incident.alarms import next_alarm_in, sound_due_alarms
     from domain.incident.machine import (
         apply_decision,
         close_after_followup,
@@ -52,22 +45,13 @@ with workflow.unsafe.imports_passed_through():
         record_acknowledgement,
         record_ladder_result,
         record_sos_press,
-        refusal,
     )
-    from domain.notification import (
-        LADDER_FINISHED_SIGNAL,
-        Acknowledgement,
-        LadderResult,
-    )
+    from domain.notification import LADDER_FINISHED_SIGNAL, Acknowledgement, LadderResult
     from domain.vocabulary import DecisionKind
     from workflows import search_attributes as sa
 
 # Continue as new well before Temporal's limits, also where the server does not suggest it.
 CONTINUE_AFTER_EVENTS = 4_000
-
-
-class DecisionRefusedError(ApplicationError):
-    """Raised by validators: the refusal travels as the error's details."""
 
 
 @workflow.defn(name="IncidentWorkflowV2")
@@ -79,7 +63,7 @@ class IncidentWorkflow(IncidentEffects):
             state=open_incident(opening, workflow.now()).model_copy(
                 update={"dispatch_tracking": True, "followup_tracking": True}
             ),
-            audit=[_opened(opening)],
+            audit=[audit.opened(opening)],
         )
         self._state: IncidentState = carry.state
         self._unprojected: list[DecisionEntry] = list(carry.unprojected)
@@ -144,18 +128,7 @@ class IncidentWorkflow(IncidentEffects):
         if ladder is None:
             return
         self._spawn(self._tell_ladder(ladder.ladder_id, ack))
-        self._audit.append(
-            AuditEntry(
-                event_key=f"ack:{ladder.ladder_id}:{ack.recipient_id}:{ack.via}",
-                program_id=self._state.program_id,
-                action="contact.acknowledged",
-                actor_id=str(ack.recipient_id),
-                actor_role="contact",
-                at=workflow.now(),
-                incident_id=self._state.incident_id,
-                detail={"ladder_id": str(ladder.ladder_id), "via": ack.via},
-            )
-        )
+        self._audit.append(audit.acknowledged(self._state, ladder.ladder_id, ack, workflow.now()))
 
     @workflow.signal(name=LADDER_FINISHED_SIGNAL)
     def ladder_finished(self, result: LadderResult) -> None:
@@ -207,18 +180,7 @@ class IncidentWorkflow(IncidentEffects):
 
     def check_decision(self, kind: DecisionKind, request: DecisionRequest) -> None:
         """The validator of every decision update: refuse, and nothing reaches history."""
-        if request.decision.kind != kind:
-            raise DecisionRefusedError(
-                f"the {kind} update was sent a {request.decision.kind} decision",
-                {"status": 422, "code": "invalid", "detail": "kind mismatch", "field": "kind"},
-                type="DecisionRefused",
-                non_retryable=True,
-            )
-        why = refusal(self._state, self._protocol, request, workflow.now())
-        if why is not None:
-            raise DecisionRefusedError(
-                why.detail, why.model_dump(mode="json"), type="DecisionRefused", non_retryable=True
-            )
+        refuse_unless_allowed(self._state, self._protocol, kind, request, workflow.now())
 
     def make_decision(self, request: DecisionRequest) -> IncidentState:
         """The handler of every decision update: apply, order the effects, answer the state."""
@@ -228,18 +190,7 @@ class IncidentWorkflow(IncidentEffects):
             return self._state  # the same request again: recorded once
         entry = self._state.decisions[-1]
         self._unprojected.append(entry)
-        self._audit.append(
-            AuditEntry(
-                event_key=f"decision:{entry.decision_id}",
-                program_id=self._state.program_id,
-                action=f"decision.{entry.kind}",
-                actor_id=entry.actor_id,
-                actor_role=entry.actor_role,
-                at=entry.at,
-                incident_id=self._state.incident_id,
-                detail={"decision_id": str(entry.decision_id), **entry.detail},
-            )
-        )
+        self._audit.append(audit.decided(self._state, entry))
         self._order(effects)
         self._publish_search_attributes()
         return self._state
@@ -291,15 +242,8 @@ class IncidentWorkflow(IncidentEffects):
         key: str | None = None,
     ) -> None:
         self._audit.append(
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:{key or f'{action}:{self._state.revision}'}",
-                program_id=self._state.program_id,
-                action=action,
-                actor_id=actor[0],
-                actor_role=actor[1],
-                at=workflow.now(),
-                incident_id=self._state.incident_id,
-                detail=detail,
+            audit.incident_event(
+                self._state, action, detail, at=workflow.now(), actor=actor, key=key
             )
         )
 
@@ -317,19 +261,6 @@ class IncidentWorkflow(IncidentEffects):
                 sa.PROGRAM.value_set(values[3]),
             ]
         )
-
-
-def _opened(opening: IncidentOpening) -> AuditEntry:
-    return AuditEntry(
-        event_key=f"{opening.incident_id}:opened",
-        program_id=opening.program_id,
-        action="incident.opened",
-        actor_id=opening.opened_by.staff_id,
-        actor_role=str(opening.opened_by.role),
-        at=opening.opened_at,
-        incident_id=opening.incident_id,
-        detail={"crisis_type": opening.crisis_type, "protocol": opening.protocol.version},
-    )
 
 
 # The typed reference of each decision kind's Update, for the API.

@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
+from workflows.decision_updates import decision_update, refuse_unless_allowed
 from workflows.followup import FollowUpWorkflow
 from workflows.notification import ContactLadderWorkflow
 from workflows.paging import page_staff
@@ -43,12 +44,9 @@ with workflow.unsafe.imports_passed_through():
         PageRecord,
         PageTarget,
         SosPress,
+        audit,
     )
-    from domain.incident.alarms import (
-        next_alarm_in,
-        settle,
-        sound_due_alarms,
-    )
+    from domain.incident.alarms import next_alarm_in, settle, sound_due_alarms
     from domain.incident.machine import (
         apply_decision,
         close_after_followup,
@@ -59,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
         record_acknowledgement,
         record_ladder_result,
         record_sos_press,
-        refusal,
     )
     from domain.notification import (
         Acknowledgement,
@@ -80,10 +77,6 @@ DISPATCH_TIMEOUT = timedelta(seconds=30)
 DISPATCH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
 
-class DecisionRefusedError(ApplicationError):
-    """Raised by validators: the refusal travels as the error's details."""
-
-
 @workflow.defn(name="IncidentWorkflow")
 class IncidentWorkflowV1:
     @workflow.init
@@ -92,18 +85,7 @@ class IncidentWorkflowV1:
         self._state = open_incident(opening, workflow.now())
         self._opened_by = opening.opened_by
         self._unprojected: list[DecisionEntry] = []
-        self._audit: list[AuditEntry] = [
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:opened",
-                program_id=opening.program_id,
-                action="incident.opened",
-                actor_id=opening.opened_by.staff_id,
-                actor_role=str(opening.opened_by.role),
-                at=opening.opened_at,
-                incident_id=opening.incident_id,
-                detail={"crisis_type": opening.crisis_type, "protocol": opening.protocol.version},
-            )
-        ]
+        self._audit: list[AuditEntry] = [audit.opened(opening)]
         self._pages: list[PageOrder] = []
         self._ladders_to_start: list[LadderPlan] = []
         self._acks_to_forward: list[Acknowledgement] = []
@@ -173,33 +155,20 @@ class IncidentWorkflowV1:
         )
 
     def _audit_system(self, action: str, detail: dict[str, Any]) -> None:
-        self._audit.append(
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:{action}:{self._state.revision}",
-                program_id=self._state.program_id,
-                action=action,
-                actor_id="system",
-                actor_role="system",
-                at=workflow.now(),
-                incident_id=self._state.incident_id,
-                detail=detail,
-            )
-        )
+        self._audit.append(audit.incident_event(self._state, action, detail, at=workflow.now()))
 
     @workflow.signal
     def sos_pressed(self, press: SosPress) -> None:
         """The client pressed the SOS button again, inside the protocol's join window."""
         self._state = record_sos_press(self._state, self._protocol, press)
         self._audit.append(
-            AuditEntry(
-                event_key=f"{self._state.incident_id}:sos:{self._state.sos_presses}",
-                program_id=self._state.program_id,
-                action="sos.pressed",
-                actor_id=str(self._state.client_id),
-                actor_role="client",
+            audit.incident_event(
+                self._state,
+                "sos.pressed",
+                {"press": self._state.sos_presses, "located": press.location is not None},
                 at=press.at,
-                incident_id=self._state.incident_id,
-                detail={"press": self._state.sos_presses, "located": press.location is not None},
+                actor=(str(self._state.client_id), "client"),
+                key=f"sos:{self._state.sos_presses}",
             )
         )
 
@@ -211,161 +180,35 @@ class IncidentWorkflowV1:
         if ladder is None:
             return
         self._acks_to_forward.append(ack.model_copy(update={"ladder_id": ladder.ladder_id}))
-        self._audit.append(
-            AuditEntry(
-                event_key=f"ack:{ladder.ladder_id}:{ack.recipient_id}:{ack.via}",
-                program_id=self._state.program_id,
-                action="contact.acknowledged",
-                actor_id=str(ack.recipient_id),
-                actor_role="contact",
-                at=now,
-                incident_id=self._state.incident_id,
-                detail={"ladder_id": str(ladder.ladder_id), "via": ack.via},
-            )
-        )
+        self._audit.append(audit.acknowledged(self._state, ladder.ladder_id, ack, now))
 
-    # --- one Update per decision kind: validator refuses, handler applies -------------------
+    # --- one Update per decision kind (the V1 set: no contact_reached) -------------------
 
-    @workflow.update(name=DecisionKind.ASSESSMENT)
-    def assessment(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @assessment.validator
-    def _validate_assessment(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.ASSESSMENT, request)
-
-    @workflow.update(name=DecisionKind.DEESCALATION)
-    def deescalation(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @deescalation.validator
-    def _validate_deescalation(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DEESCALATION, request)
-
-    @workflow.update(name=DecisionKind.NOTIFY_CONTACTS)
-    def notify_contacts(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @notify_contacts.validator
-    def _validate_notify_contacts(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.NOTIFY_CONTACTS, request)
-
-    @workflow.update(name=DecisionKind.DISPATCH)
-    def dispatch(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @dispatch.validator
-    def _validate_dispatch(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPATCH, request)
-
-    @workflow.update(name=DecisionKind.DISPATCH_UPDATE)
-    def dispatch_update(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @dispatch_update.validator
-    def _validate_dispatch_update(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPATCH_UPDATE, request)
-
-    @workflow.update(name=DecisionKind.DISPOSITION)
-    def disposition(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @disposition.validator
-    def _validate_disposition(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.DISPOSITION, request)
-
-    @workflow.update(name=DecisionKind.CONTACT_LOST)
-    def contact_lost(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @contact_lost.validator
-    def _validate_contact_lost(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CONTACT_LOST, request)
-
-    @workflow.update(name=DecisionKind.CONTACT_RESTORED)
-    def contact_restored(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @contact_restored.validator
-    def _validate_contact_restored(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CONTACT_RESTORED, request)
-
-    @workflow.update(name=DecisionKind.NOTE)
-    def note(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @note.validator
-    def _validate_note(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.NOTE, request)
-
-    @workflow.update(name=DecisionKind.REASSIGN)
-    def reassign(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @reassign.validator
-    def _validate_reassign(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.REASSIGN, request)
-
-    @workflow.update(name=DecisionKind.ESCALATE)
-    def escalate(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @escalate.validator
-    def _validate_escalate(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.ESCALATE, request)
-
-    @workflow.update(name=DecisionKind.CLOSE)
-    def close(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @close.validator
-    def _validate_close(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CLOSE, request)
-
-    @workflow.update(name=DecisionKind.CANCEL)
-    def cancel(self, request: DecisionRequest) -> IncidentState:
-        return self._decide(request)
-
-    @cancel.validator
-    def _validate_cancel(self, request: DecisionRequest) -> None:
-        self._check(DecisionKind.CANCEL, request)
+    assessment = decision_update(DecisionKind.ASSESSMENT)
+    deescalation = decision_update(DecisionKind.DEESCALATION)
+    notify_contacts = decision_update(DecisionKind.NOTIFY_CONTACTS)
+    dispatch = decision_update(DecisionKind.DISPATCH)
+    dispatch_update = decision_update(DecisionKind.DISPATCH_UPDATE)
+    disposition = decision_update(DecisionKind.DISPOSITION)
+    contact_lost = decision_update(DecisionKind.CONTACT_LOST)
+    contact_restored = decision_update(DecisionKind.CONTACT_RESTORED)
+    note = decision_update(DecisionKind.NOTE)
+    reassign = decision_update(DecisionKind.REASSIGN)
+    escalate = decision_update(DecisionKind.ESCALATE)
+    close = decision_update(DecisionKind.CLOSE)
+    cancel = decision_update(DecisionKind.CANCEL)
 
     # --- the decision path -----------------------------------------------------------------
 
-    def _check(self, kind: DecisionKind, request: DecisionRequest) -> None:
-        if request.decision.kind != kind:
-            raise DecisionRefusedError(
-                f"the {kind} update was sent a {request.decision.kind} decision",
-                {"status": 422, "code": "invalid", "detail": "kind mismatch", "field": "kind"},
-                type="DecisionRefused",
-                non_retryable=True,
-            )
-        why = refusal(self._state, self._protocol, request, workflow.now())
-        if why is not None:
-            raise DecisionRefusedError(
-                why.detail,
-                why.model_dump(mode="json"),
-                type="DecisionRefused",
-                non_retryable=True,
-            )
+    def check_decision(self, kind: DecisionKind, request: DecisionRequest) -> None:
+        refuse_unless_allowed(self._state, self._protocol, kind, request, workflow.now())
 
-    def _decide(self, request: DecisionRequest) -> IncidentState:
+    def make_decision(self, request: DecisionRequest) -> IncidentState:
         now = workflow.now()
         self._state, effects = apply_decision(self._state, self._protocol, request, now)
         entry = self._state.decisions[-1]
         self._unprojected.append(entry)
-        self._audit.append(
-            AuditEntry(
-                event_key=f"decision:{entry.decision_id}",
-                program_id=self._state.program_id,
-                action=f"decision.{entry.kind}",
-                actor_id=entry.actor_id,
-                actor_role=entry.actor_role,
-                at=now,
-                incident_id=self._state.incident_id,
-                detail={"decision_id": str(entry.decision_id), **entry.detail},
-            )
-        )
+        self._audit.append(audit.decided(self._state, entry))
         self._pages.extend(effects.pages)
         self._ladders_to_start.extend(effects.ladders)
         self._acks_to_forward.extend(effects.acknowledgements)

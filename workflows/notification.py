@@ -17,10 +17,7 @@ from workflows.paging import page_staff
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
-    from domain.incident import (
-        PageOrder,
-        PageTarget,
-    )
+    from domain.incident import PageOrder, PageTarget
     from domain.notification import (
         LADDER_FINISHED_SIGNAL,
         Acknowledgement,

@@ -15,12 +15,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from twilio.request_validator import RequestValidator
 
-from api.ack_page import (
-    PAGE_HEADERS,
-    PAGE_HEADERS_DOCUMENTED,
-    acknowledged_page,
-    confirmation_page,
-)
+from api.ack_page import PAGE_HEADERS, PAGE_HEADERS_DOCUMENTED, acknowledged_page, confirmation_page
 from api.deps import RuntimeDep, SessionDep, TemporalDep
 from api.problems import Problem
 from api.runtime import Runtime

@@ -15,9 +15,7 @@ from api.deps import RuntimeDep, SessionDep, TemporalDep
 from api.problems import Problem, answered_in_time
 from domain.decisions import Actor, DecisionRequest, DispatchUpdate
 from domain.dispatch import DispatchCallback
-from domain.incident import (
-    workflow_id_for,
-)
+from domain.incident import workflow_id_for
 from domain.models import Incident
 from domain.vocabulary import DispatchStatus
 from infra.signatures import SIGNATURE_HEADER, SignatureError, verify

@@ -21,13 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import RuntimeDep, SessionDep, TemporalDep, audit_read, require
 from api.problems import Problem, answered_in_time, not_found, refusal_problem
-from domain.followup import (
-    ClaimTask,
-    CompleteTask,
-    FollowUpResult,
-    TaskState,
-    followup_workflow_id,
-)
+from domain.followup import ClaimTask, CompleteTask, FollowUpResult, TaskState, followup_workflow_id
 from domain.models import Client as ClientRecord
 from domain.models import FollowUpTask, Incident, Staff
 from domain.models.text import NulFreeText

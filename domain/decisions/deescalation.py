@@ -6,13 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from domain.decisions.base import (
-    CLINICAL,
-    Change,
-    ClinicalNotes,
-    DecisionBody,
-    DecisionKindSpec,
-)
+from domain.decisions.base import CLINICAL, Change, ClinicalNotes, DecisionBody, DecisionKindSpec
 from domain.incident.rules import advance, at_least, require_dispatch
 from domain.vocabulary import DecisionKind, DeescalationOutcome, Stage
 

@@ -7,14 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from domain.decisions.base import (
-    CLINICAL,
-    Change,
-    DecisionBody,
-    DecisionKindSpec,
-    Reason,
-    Verdict,
-)
+from domain.decisions.base import CLINICAL, Change, DecisionBody, DecisionKindSpec, Reason, Verdict
 from domain.dispatch import NEEDS_RESOURCE
 from domain.incident.rules import advance, dispatch_order
 from domain.incident.state import DispatchState, Refusal

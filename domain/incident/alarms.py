@@ -7,14 +7,7 @@ from uuid import UUID
 
 from domain.dispatch import CLINICIAN_CALLED_SERVICES
 from domain.incident.rules import at_least, dispatch_order, find_dispatch, require_dispatch
-from domain.incident.state import (
-    Alarm,
-    AlarmName,
-    Effects,
-    IncidentState,
-    PageOrder,
-    PageTarget,
-)
+from domain.incident.state import Alarm, AlarmName, Effects, IncidentState, PageOrder, PageTarget
 from domain.protocols.base import CrisisProtocol
 from domain.vocabulary import DispatchStatus, RiskLevel
 

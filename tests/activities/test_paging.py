@@ -31,10 +31,7 @@ from activities.channels import (
 )
 from activities.paging import PagingActivities
 from domain.effects import PageRequest, PageResult, Unreachable
-from domain.incident import (
-    PageOrder,
-    PageTarget,
-)
+from domain.incident import PageOrder, PageTarget
 from domain.models import Incident, Notification, Staff
 from domain.models.programs import StaffCreate
 from domain.vocabulary import Channel, Role

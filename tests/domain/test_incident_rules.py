@@ -8,16 +8,8 @@ from uuid import uuid4
 import pytest
 
 from domain.decisions import Actor, Cancel, Close, DecisionRequest
-from domain.incident import (
-    IncidentOpening,
-    IncidentState,
-    LadderSummary,
-)
-from domain.incident.machine import (
-    apply_decision,
-    followup_started,
-    open_incident,
-)
+from domain.incident import IncidentOpening, IncidentState, LadderSummary
+from domain.incident.machine import apply_decision, followup_started, open_incident
 from domain.notification import LadderPurpose, LadderStatus
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role, Stage

@@ -15,9 +15,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
-from domain.incident import (
-    IncidentOpening,
-)
+from domain.incident import IncidentOpening
 from domain.vocabulary import Role
 from infra.codec import (
     DEV_KEYRING_FILE,

@@ -18,18 +18,9 @@ from pydantic import TypeAdapter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from domain.decisions import (
-    Actor,
-    ContactOnFile,
-    Decision,
-    DecisionRequest,
-    DisclosureContext,
-)
+from domain.decisions import Actor, ContactOnFile, Decision, DecisionRequest, DisclosureContext
 from domain.disclosure import ContactFacts
-from domain.incident import (
-    IncidentOpening,
-    workflow_id_for,
-)
+from domain.incident import IncidentOpening, workflow_id_for
 from domain.models import Client as ClientRecord
 from domain.models.clients import EmergencyContactCreate
 from domain.protocols import protocol_for
@@ -42,12 +33,7 @@ from infra.records import add_contact
 from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
 from tests.conftest import DemoProgram, make_program
-from tests.workflows.scenarios import (
-    ASSESSMENTS,
-    DEESCALATED,
-    DISPATCH_911,
-    disposition,
-)
+from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition
 from worker import build_worker
 from workflows.incident import DECISION_UPDATES, IncidentWorkflow
 

@@ -14,12 +14,7 @@ from domain.models import AuditEvent, DecisionRecord, Incident
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from tests.conftest import DemoProgram, Stack, eventually
-from tests.workflows.scenarios import (
-    ASSESSMENTS,
-    DEESCALATED,
-    DISPATCH_911,
-    disposition,
-)
+from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition
 
 
 async def decide(

@@ -23,12 +23,7 @@ from domain.vocabulary import Role
 from infra.db import transaction
 from infra.records import create_program, create_staff
 from tests.conftest import DemoProgram, Stack, eventually
-from tests.workflows.scenarios import (
-    CSSRS_MODERATE,
-    DISPATCH_911,
-    JUDGED_MODERATE,
-    disposition,
-)
+from tests.workflows.scenarios import CSSRS_MODERATE, DISPATCH_911, JUDGED_MODERATE, disposition
 from tests.workflows.test_protocol_walks import decide, open_incident
 
 

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.incident.alarms import settle
     from domain.incident.machine import followup_finished, followup_started, record_ladder_result
+    from domain.incident.rules import ladder_with
     from domain.notification import (
         Acknowledgement,
         LadderPlan,
@@ -92,14 +93,7 @@ class IncidentEffects:
         for plan in effects.ladders:
             self._spawn(self._run_ladder(plan))
         for ack in effects.acknowledgements:
-            ladder = next(
-                (
-                    lad
-                    for lad in reversed(self._state.ladders)
-                    if ack.recipient_id in lad.recipient_ids
-                ),
-                None,
-            )
+            ladder = ladder_with(self._state, ack.recipient_id)
             if ladder is not None:
                 self._spawn(self._tell_ladder(ladder.ladder_id, ack))
         for ladder_id in effects.stop_ladders:
@@ -179,8 +173,16 @@ class IncidentEffects:
                 schedule_to_close_timeout=DISPATCH_BUDGET,
                 retry_policy=DISPATCH_RETRY,
             )
-        except ActivityError:
-            # The provider stayed down or refused: a person must call it.
+        except ActivityError as error:
+            # The provider stayed down or refused: it shows on the incident; a person calls it.
+            self._state.unreachable.append(
+                UnreachableEntry(
+                    at=workflow.now(),
+                    page_id=f"dispatch-{order.dispatch_id}-{order.attempt}",
+                    target="dispatch_provider",
+                    reason=f"the dispatch packet was not delivered: {_reason(error)}",
+                )
+            )
             self.page_supervisor(
                 f"dispatch-{order.dispatch_id}-{order.attempt}-undelivered",
                 "the dispatch packet could not be delivered; call the provider",

@@ -266,3 +266,29 @@ async def test_a_callback_for_an_ended_incident_is_a_conflict_and_nul_text_is_re
     nul = await stack.http.post("/v1/callbacks/dispatch", content=raw, headers=headers)
     assert nul.status_code == 422, nul.text
     assert nul.json()["detail"].startswith("destination")
+
+
+async def test_a_provider_refusing_the_packet_is_not_retried_and_a_person_takes_over(
+    dispatch_stack: Stack,
+    program: DemoProgram,
+    webhook_receiver: WebhookReceiver,  # noqa: F811
+) -> None:
+    """SPEC 10.1: a permanent refusal (a 4xx the provider will answer again) is tried once; the
+    incident shows it and the supervisor is paged to call the provider."""
+    stack = dispatch_stack
+    webhook_receiver.answer_next(422)
+    incident, _ = await dispatched(stack, program, await mobile_crisis(stack, program))
+
+    async def shown() -> dict[str, Any] | None:
+        detail = await stack.http.get(
+            f"/v1/incidents/{incident['id']}", headers=program.auth(Role.SUPERVISOR)
+        )
+        body: dict[str, Any] = detail.json()
+        paged = [p for p in body["pages"] if "dispatch packet" in p["reason"]]
+        return body if paged else None
+
+    detail = await eventually(shown, "the supervisor paged about the packet")
+    refused = [u for u in detail["unreachable"] if u["target"] == "dispatch_provider"]
+    assert len(refused) == 1
+    assert "PermanentDeliveryError" in refused[0]["reason"]
+    assert len(webhook_receiver.received) == 1  # tried once, never again

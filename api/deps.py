@@ -19,7 +19,7 @@ from api.runtime import Runtime
 from domain.audit import AuditEntry
 from domain.models import Staff
 from domain.vocabulary import Role
-from infra.audit_log import append_audit
+from infra.audit_log import append_audit_on
 from infra.records import staff_by_token
 
 log = structlog.get_logger("crisisdesk.api")
@@ -101,26 +101,24 @@ DirectoryReader = Annotated[Staff, Depends(require(Role.ADMIN, Role.CLINICIAN, R
 
 
 async def audit_read(
-    runtime: Runtime,
+    session: AsyncSession,
     staff: Staff,
     action: str,
     *,
     incident_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Reading clinical detail is an audit event: who read what, and when."""
-    await append_audit(
-        runtime.sessions,
-        [
-            AuditEntry(
-                event_key=f"{action}:{uuid.uuid4()}",
-                program_id=staff.program_id,
-                action=action,
-                actor_id=str(staff.id),
-                actor_role=staff.role,
-                at=datetime.now(UTC),
-                incident_id=incident_id,
-                detail=detail or {},
-            )
-        ],
+    """Reading clinical detail is an audit event: who read what, and when. Written on the
+    request's own session and connection: a read never waits for a second connection (a burst
+    of readers would hold every connection of the pool and wait on each other)."""
+    entry = AuditEntry(
+        event_key=f"{action}:{uuid.uuid4()}",
+        program_id=staff.program_id,
+        action=action,
+        actor_id=str(staff.id),
+        actor_role=staff.role,
+        at=datetime.now(UTC),
+        incident_id=incident_id,
+        detail=detail or {},
     )
+    await append_audit_on(session, [entry])

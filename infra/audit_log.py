@@ -16,7 +16,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.audit import GENESIS_HASH, AuditEntry, chain_hash
 from domain.models import AuditEvent
-from infra.db import transaction
 
 _APPEND_ATTEMPTS = 8
 
@@ -82,14 +81,23 @@ async def _lock_chain(session: AsyncSession, program_id: UUID) -> None:
 async def append_audit(
     factory: async_sessionmaker[AsyncSession], entries: Sequence[AuditEntry]
 ) -> None:
-    """Append entries in their own transaction, retrying when another append won the race."""
+    """Append entries in a session of their own (see `append_audit_on`)."""
+    async with factory() as session:
+        await append_audit_on(session, entries)
+
+
+async def append_audit_on(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
+    """Append entries in their own transaction on `session` (whatever it held is committed
+    first), retrying when another append won the race."""
+    await session.commit()
     for attempt in range(_APPEND_ATTEMPTS):
         try:
-            async with transaction(factory) as session:
-                for entry in entries:
-                    await append_in(session, entry)
+            for entry in entries:
+                await append_in(session, entry)
+            await session.commit()
             return
         except (IntegrityError, OperationalError):
+            await session.rollback()
             if attempt == _APPEND_ATTEMPTS - 1:
                 raise
             await asyncio.sleep(0.01 * (attempt + 1))

@@ -79,7 +79,7 @@ async def incident_history(
             )
         )
     events.sort(key=lambda e: e.at)
-    await audit_read(runtime, supervisor, "incident.history_read", incident_id=incident_id)
+    await audit_read(session, supervisor, "incident.history_read", incident_id=incident_id)
     return IncidentHistory(incident_id=incident_id, events=events)
 
 

@@ -192,7 +192,7 @@ async def get_incident(
         }
         for n in attempts.all()
     ]
-    await audit_read(runtime, staff, "incident.read", incident_id=incident_id)
+    await audit_read(session, staff, "incident.read", incident_id=incident_id)
     return view
 
 

@@ -133,7 +133,7 @@ async def list_tasks(
     ).one()
     if rows:  # the list shows safety plans: reading them is an audited access
         await audit_read(
-            runtime, staff, "tasks.read", detail={"task_ids": [str(t.id) for t, _, _ in rows]}
+            session, staff, "tasks.read", detail={"task_ids": [str(t.id) for t, _, _ in rows]}
         )
     return TaskList(
         data=[

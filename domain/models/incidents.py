@@ -56,7 +56,9 @@ class Notification(SQLModel, table=True):
     """One delivery attempt to one recipient on one channel (contacts, pages, the client)."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    incident_id: uuid.UUID = Field(foreign_key="incident.id", index=True)
+    # No foreign key: a page or a message is recorded and sent even when the incident's own
+    # case-file row could not be written (SPEC 10.1, projection errors never block).
+    incident_id: uuid.UUID = Field(index=True)
     program_id: uuid.UUID = Field(foreign_key="program.id", index=True)
     purpose: str = Field(max_length=32)
     recipient_type: str = Field(max_length=16)
@@ -93,7 +95,8 @@ class FollowUpTask(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(primary_key=True)
-    incident_id: uuid.UUID = Field(foreign_key="incident.id", index=True)
+    # No foreign key, as for notifications: the follow-up is an effect of its own.
+    incident_id: uuid.UUID = Field(index=True)
     program_id: uuid.UUID = Field(foreign_key="program.id")
     sequence: int
     due_at: datetime = timestamp()

@@ -22,6 +22,11 @@ from tests.drills.caseload import Caseload
 from tests.drills.conftest import World
 
 
+def _decision_of(update_id: str) -> str:
+    """The API names a decision's update "<decision id>:<digest of its body>"."""
+    return update_id.partition(":")[0]
+
+
 async def _settled(check: Any, what: str, within: float) -> Any:
     """Poll `check` (async, answers a list of what is still wrong) until it answers nothing."""
     deadline = asyncio.get_running_loop().time() + within
@@ -73,12 +78,14 @@ async def verify(world: World, caseload: Caseload, *, within: float = 180) -> di
         assert case.workflow_id is not None
         history = await temporal.get_workflow_handle(case.workflow_id).fetch_history()
         accepted = [
-            e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+            _decision_of(
+                e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+            )
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
         ]
         completed = Counter(
-            e.workflow_execution_update_completed_event_attributes.meta.update_id
+            _decision_of(e.workflow_execution_update_completed_event_attributes.meta.update_id)
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
         )

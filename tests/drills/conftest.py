@@ -4,11 +4,17 @@ relay on loopback. A drill kills, restarts and stops these while a caseload is w
 
 The scale comes from `CRISISDESK_DRILLS`: `full` (`make drills`) walks 200 incidents through
 the outages the issue names; anything else (the `make test` default) runs the short versions.
+
+The poisoned-data drills reach a program through a `Desk` (tests/drills/poison.py): `desk` on
+these processes, `ts_desk` on the time-skipping server with the real app and a worker
+in-process, for the drills that need the protocol's minutes or 30 days.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,15 +24,23 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from infra.db import make_async_engine, session_factory
 from infra.embedded import dev_server_command
 from infra.seed import seed_demo
 from infra.settings import Settings
-from tests.conftest import KEYRING
+from infra.temporal import data_converter_for
+from tests.conftest import KEYRING, make_program, running_stack
 from tests.drills.caseload import Case, Caseload
+from tests.drills.poison import POISON_FULL, POISON_SHORT, Desk, PoisonScale
 from tests.fakes import HOST, free_port
 from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import FakeTwilio
 from tests.processes import ApiProcess, DevServer, WorkerProcess, crisisdesk_env, start_postgres
 
 
@@ -53,6 +67,11 @@ def scale() -> DrillScale:
     return FULL if os.environ.get("CRISISDESK_DRILLS") == "full" else SHORT
 
 
+@pytest.fixture(scope="session")
+def poison(scale: DrillScale) -> PoisonScale:
+    return POISON_FULL if scale.name == "full" else POISON_SHORT
+
+
 @dataclass
 class World:
     settings: Settings
@@ -60,6 +79,7 @@ class World:
     worker: WorkerProcess
     api: ApiProcess
     smtp: SmtpSink
+    twilio: FakeTwilio
     http: httpx.AsyncClient
     tokens: dict[str, str]
     database_url: str
@@ -119,9 +139,12 @@ class World:
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     smtp = SmtpSink()
     smtp.start()
+    twilio = FakeTwilio()
+    await twilio.up()
     api_port = free_port()
     fields: dict[str, object] = {
         **smtp.settings_fields(),
+        **twilio.settings_fields(),
         "database_url": database_url,
         "data_dir": tmp_path,
         "temporal_address": f"{HOST}:{free_port()}",
@@ -155,11 +178,92 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
         api.start()
         await asyncio.to_thread(api.wait_ready)
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
-            yield World(settings, temporal, worker, api, smtp, http, tokens, database_url)
+            yield World(settings, temporal, worker, api, smtp, twilio, http, tokens, database_url)
     finally:
         api.stop()
         worker.stop()
         temporal.stop()
+        await twilio.close()
         smtp.stop()
         # Whatever a drill did, the next test finds PostgreSQL up.
         await asyncio.to_thread(start_postgres, database_url)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def desk(world: World) -> AsyncIterator[Desk]:
+    """The seeded demo program on the drill's own processes (real time)."""
+    engine = make_async_engine(world.database_url)
+    temporal = await Client.connect(
+        world.settings.temporal_address, data_converter=data_converter_for(KEYRING)
+    )
+    try:
+        yield Desk(
+            http=world.http,
+            tokens=world.tokens,
+            sessions=session_factory(engine),
+            temporal=temporal,
+            smtp=world.smtp,
+            twilio=world.twilio,
+        )
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def ts_desk(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> AsyncIterator[Desk]:
+    """A program on the time-skipping server: the real FastAPI app and a worker in-process,
+    PostgreSQL, aiosmtpd and the fake Twilio server."""
+    smtp = SmtpSink()
+    smtp.start()
+    twilio = FakeTwilio()
+    await twilio.up()
+    demo = await make_program(sessions)
+    try:
+        async with (
+            _logs_to(tmp_path / "worker.log"),
+            running_stack(
+                ts_env,
+                database_url,
+                sessions,
+                tmp_path,
+                **smtp.settings_fields(),
+                **twilio.settings_fields(),
+                public_url="http://crisisdesk.test",
+            ) as stack,
+        ):
+            yield Desk(
+                http=stack.http,
+                tokens={str(role): token for role, token in demo.tokens.items()},
+                sessions=sessions,
+                temporal=stack.client,
+                smtp=smtp,
+                twilio=twilio,
+                env=ts_env,
+            )
+    finally:
+        await twilio.close()
+        smtp.stop()
+
+
+@contextlib.asynccontextmanager
+async def _logs_to(path: Path) -> AsyncIterator[None]:
+    """The in-process worker's and app's logs to a file, as a worker process writes its own:
+    a drill's output is the figures it prints."""
+    previous = structlog.get_config()
+    temporal_logger = logging.getLogger("temporalio")
+    with path.open("a") as out:
+        handler = logging.StreamHandler(out)
+        structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=out))
+        temporal_logger.addHandler(handler)
+        temporal_logger.propagate = False
+        try:
+            yield
+        finally:
+            temporal_logger.removeHandler(handler)
+            temporal_logger.propagate = True
+            structlog.configure(**previous)

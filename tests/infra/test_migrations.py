@@ -35,6 +35,8 @@ EXPECTED_TABLES = {
     "dispatch",
     "followup_task",
     "audit_event",
+    "client_device",
+    "sos_outbox",
 }
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 

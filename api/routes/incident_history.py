@@ -11,7 +11,7 @@ from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from api.deps import RuntimeDep, SessionDep, Supervisor, TemporalDep, audit_read
+from api.deps import SessionDep, Supervisor, TemporalDep, audit_read
 from api.incident_client import current_state, handle_for
 from api.incident_views import IncidentHistory, TimelineEvent
 from domain.models import AuditEvent, DecisionRecord, Incident, Notification
@@ -26,7 +26,6 @@ async def incident_history(
     supervisor: Supervisor,
     session: SessionDep,
     temporal: TemporalDep,
-    runtime: RuntimeDep,
 ) -> IncidentHistory:
     """One timeline: the workflow's own event history merged with decisions, pages and audit."""
     incident = await in_program(session, Incident, incident_id, supervisor.program_id)

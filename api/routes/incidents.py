@@ -35,7 +35,7 @@ from domain.decisions import (
 from domain.incident import IncidentOpening
 from domain.incident.machine import open_incident as initial_state
 from domain.models import Client as ClientRecord
-from domain.models import Incident, Notification, Resource, Staff
+from domain.models import FollowUpTask, Incident, Notification, Resource, Staff
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
 from infra.records import in_program, request_digest
@@ -164,9 +164,9 @@ async def get_incident(
     staff: Clinical,
     session: SessionDep,
     temporal: TemporalDep,
-    runtime: RuntimeDep,
 ) -> IncidentView:
-    """Current state, live from the workflow (the projection if the workflow cannot answer).
+    """Current state, live from the workflow (the projection if the workflow cannot answer), with
+    each delivery attempt and each follow-up task.
 
     Reading an incident's clinical detail is an audit event.
     """
@@ -191,6 +191,22 @@ async def get_incident(
             "updated_at": n.updated_at.isoformat(),
         }
         for n in attempts.all()
+    ]
+    tasks = await session.exec(
+        select(FollowUpTask)
+        .where(FollowUpTask.incident_id == incident_id)
+        .order_by(col(FollowUpTask.sequence))
+    )
+    view.tasks = [
+        {
+            "id": str(t.id),
+            "sequence": t.sequence,
+            "due_at": t.due_at.isoformat(),
+            "status": t.status,
+            "assignee_id": str(t.assignee_id) if t.assignee_id else None,
+            "outcome": t.outcome,
+        }
+        for t in tasks.all()
     ]
     await audit_read(session, staff, "incident.read", incident_id=incident_id)
     return view

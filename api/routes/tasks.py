@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import RuntimeDep, SessionDep, TemporalDep, audit_read, require
+from api.deps import SessionDep, TemporalDep, audit_read, require
 from api.problems import Problem, answered_in_time, not_found, refusal_problem
 from domain.followup import ClaimTask, CompleteTask, FollowUpResult, TaskState, followup_workflow_id
 from domain.models import Client as ClientRecord
@@ -100,7 +100,6 @@ _TASK_WITH_CLIENT = (
 async def list_tasks(
     staff: FollowUpOrSupervisor,
     session: SessionDep,
-    runtime: RuntimeDep,
     status: TaskStatus | None = None,
     due_before: AwareDatetime | None = None,
     assignee: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,

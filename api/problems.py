@@ -148,6 +148,8 @@ def refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
     if isinstance(cause, ApplicationError) and cause.type == "DecisionRefused" and cause.details:
         why = dict(cause.details[0])
         status_code = int(why.pop("status", 409))
+        if status_code == 404:
+            return not_found("incident")  # one 404 body, whoever's incident it is (SPEC 10.2)
         detail = str(why.pop("detail", cause.message))
         title = {403: "Forbidden", 404: "Not found", 422: "Unprocessable content"}.get(
             status_code, "Conflict"

@@ -9,54 +9,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-import httpx
 import psycopg
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from api.app import create_app
-from domain.models import Client as ClientRecord
-from domain.models import Program, Staff
-from domain.models.clients import ClientCreate
-from domain.models.programs import ProgramCreate, StaffCreate
-from domain.vocabulary import Role
+from domain.models import Staff
 from infra.binaries import temporal_cli, temporal_test_server
-from infra.codec import Keyring
 from infra.db import make_async_engine, session_factory, transaction
 from infra.migrate import upgrade_database
-from infra.settings import Settings
-from infra.temporal import data_converter_for, ensure_search_attributes
-from worker import build_worker
+from infra.temporal import ensure_search_attributes
+from tests.helpers.databases import PG_ADMIN_URL, pg_url
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import Stack, running_stack
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from tests.fakes.smtp import SmtpSink
 
-pytest_plugins = ["tests.fakes.smtp", "tests.fakes.twilio"]
-
-PG_ADMIN_URL = os.environ.get("CRISISDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-KEYRING = Keyring.generate("test1")
-T = TypeVar("T")
-
-
-def _pg_url(database: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
+pytest_plugins = ["tests.fakes.smtp", "tests.fakes.twilio", "tests.fakes.webhook"]
 
 
 # --- Temporal ---------------------------------------------------------------------------
@@ -85,15 +64,6 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-def encrypted_client(env: WorkflowEnvironment) -> Client:
-    """A client of the environment's server with the production converter and codec."""
-    return Client(
-        env.client.service_client,
-        namespace=env.client.namespace,
-        data_converter=data_converter_for(KEYRING),
-    )
-
-
 # --- databases --------------------------------------------------------------------------
 
 
@@ -109,7 +79,7 @@ def postgres_template() -> Iterator[str]:
     name = f"crisisdesk_tmpl_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    upgrade_database(_pg_url(name))
+    upgrade_database(pg_url(name))
     yield name
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -129,7 +99,7 @@ def database_url(
     name = f"crisisdesk_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield _pg_url(name)
+    yield pg_url(name)
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -144,95 +114,12 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 # --- a program with staff ----------------------------------------------------------------
 
 
-@dataclass
-class DemoProgram:
-    program: Program
-    staff: dict[Role, Staff]
-    tokens: dict[Role, str]
-    client: ClientRecord
-
-    def auth(self, role: Role) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-
-async def make_program(
-    sessions: async_sessionmaker[AsyncSession], slug: str = "demo"
-) -> DemoProgram:
-    from infra.records import create_client, create_program, create_staff
-
-    async with transaction(sessions) as session:
-        program = await create_program(session, data=ProgramCreate(slug=slug, name=f"{slug} IOP"))
-        staff: dict[Role, Staff] = {}
-        tokens: dict[Role, str] = {}
-        for role in Role:
-            member, token = await create_staff(
-                session,
-                program_id=program.id,
-                data=StaffCreate(
-                    name=f"{role} of {slug}", role=role, on_call=role is Role.SUPERVISOR
-                ),
-            )
-            staff[role], tokens[role] = member, token
-        client = await create_client(
-            session,
-            program_id=program.id,
-            data=ClientCreate(
-                first_name="Ana", last_name="Ruiz", phone="+15035550100", zip="97201"
-            ),
-        )
-    return DemoProgram(program=program, staff=staff, tokens=tokens, client=client)
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def program(sessions: async_sessionmaker[AsyncSession]) -> DemoProgram:
     return await make_program(sessions)
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, tries: int = 1000) -> T:
-    """Poll a projection the worker writes asynchronously until `check` answers something."""
-    for _ in range(tries):
-        found = await check()
-        if found is not None and found is not False:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
 # --- worker and API ----------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    client: Client
-    task_queue: str
-    settings: Settings
-    http: httpx.AsyncClient
-
-
-@contextlib.asynccontextmanager
-async def running_stack(
-    ts_env: WorkflowEnvironment,
-    database_url: str,
-    sessions: async_sessionmaker[AsyncSession],
-    tmp_path: Path,
-    **settings_fields: Any,
-) -> AsyncIterator[Stack]:
-    """The app and a worker on `ts_env`; `settings_fields` point channels at local fakes."""
-    worker_client = encrypted_client(ts_env)
-    task_queue = f"tq-{uuid.uuid4()}"
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        task_queue=task_queue,
-        encryption_keys=KEYRING.render(),
-        **settings_fields,
-    )
-    worker: Worker = build_worker(worker_client, settings=settings, sessions=sessions)
-    app = create_app(settings, temporal=worker_client)
-    transport = httpx.ASGITransport(app=app)
-    async with worker, httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield Stack(client=worker_client, task_queue=task_queue, settings=settings, http=http)
-    await app.state.runtime.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

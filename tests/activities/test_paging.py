@@ -37,11 +37,12 @@ from domain.models.programs import StaffCreate
 from domain.vocabulary import Channel, Role
 from infra.db import make_async_engine, session_factory, transaction
 from infra.records import create_staff
-from tests.conftest import DemoProgram, encrypted_client, make_program
 from tests.fakes import smtp as smtp_fakes
 from tests.fakes import twilio as twilio_fakes
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import FakeTwilio
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import encrypted_client
 from workflows import paging as paging_workflow
 
 smtp_sink = smtp_fakes.smtp_sink

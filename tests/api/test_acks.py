@@ -14,7 +14,7 @@ import pytest
 
 from api.runtime import Runtime
 from infra.ack_tokens import AckClaim, issue_ack_token
-from tests.conftest import Stack
+from tests.helpers.stack import Stack
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.vocabulary import Role
-from tests.conftest import DemoProgram, Stack, make_program
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert {"type", "title", "status", "detail"} <= problem.keys()
-    assert problem["status"] == status
-    return problem
+from tests.helpers.problems import assert_problem
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import Stack
 
 
 async def open_incident(stack: Stack, program: DemoProgram) -> dict[str, object]:

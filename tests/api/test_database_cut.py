@@ -12,7 +12,8 @@ from api.deps import get_session
 from api.runtime import Runtime
 from infra.db import make_async_engine, session_factory
 from infra.settings import Settings
-from tests.conftest import KEYRING, PG_ADMIN_URL
+from tests.helpers.databases import PG_ADMIN_URL
+from tests.helpers.stack import KEYRING
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 

@@ -12,7 +12,9 @@ import pytest_asyncio
 from api.app import create_app
 from domain.vocabulary import Role
 from infra.settings import Settings
-from tests.conftest import KEYRING, DemoProgram
+from tests.helpers.problems import assert_invalid, assert_problem
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING
 
 CONTACT = {
     "name": "Lia Ruiz",
@@ -46,28 +48,6 @@ async def http(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncCl
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
     await app.state.runtime.close()
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert {"type", "title", "status", "detail"} <= problem.keys()
-    assert problem["status"] == status
-    assert str(problem["type"]).startswith("https://")
-    return problem
-
-
-def assert_invalid(response: httpx.Response, *names: str) -> dict[str, object]:
-    """A 422 problem that names (one of) the field(s) the caller got wrong.
-
-    A field is named by its dotted path, e.g. `limit` as `query.limit`, `channels` as `channels.0`.
-    """
-    problem = assert_problem(response, 422)
-    fields = [str(e["field"]) for e in problem["errors"]]  # type: ignore[attr-defined]
-    assert any(name in f.split(".") for f in fields for name in names), (names, fields)
-    assert any(name in str(problem["detail"]) for name in names), problem["detail"]
-    return problem
 
 
 async def _new_client(

@@ -12,9 +12,10 @@ from domain.models.clients import EmergencyContactCreate
 from domain.vocabulary import DecisionKind, Role
 from infra.db import transaction
 from infra.records import add_contact
-from tests.conftest import DemoProgram, Stack
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, disposition
-from tests.workflows.test_protocol_walks import decide, open_incident
 
 
 async def test_every_kind_reaches_its_workflow_update(

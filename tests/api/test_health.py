@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from infra.settings import Settings
-from tests.conftest import KEYRING, Stack, encrypted_client
+from tests.helpers.stack import KEYRING, Stack, encrypted_client
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"
 

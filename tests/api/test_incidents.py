@@ -11,7 +11,9 @@ from temporalio.api.enums.v1 import EventType
 
 from domain.models import DecisionRecord, Incident
 from domain.vocabulary import Role
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 
 CSSRS_HIGH = {
     "kind": "assessment",

@@ -21,8 +21,9 @@ from infra.db import transaction
 from infra.directory import nearest_resources
 from infra.records import add_resource, create_program
 from infra.settings import Settings
-from tests.api.test_directory import assert_invalid, assert_problem
-from tests.conftest import KEYRING, DemoProgram, make_program
+from tests.helpers.problems import assert_invalid, assert_problem
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import KEYRING
 
 PORTLAND_97201 = Coordinates(lat=45.5078, lon=-122.6897)
 CLOSED_ALL_WEEK = {d: "closed" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

@@ -63,9 +63,10 @@ from infra.binaries import temporal_test_server
 from infra.db import make_async_engine, session_factory
 from infra.settings import Settings
 from infra.temporal import ensure_search_attributes
-from tests.conftest import PG_ADMIN_URL, DemoProgram, Stack, make_program, running_stack
-from tests.workflows.test_contact_ladder import stack_app_secret
-from tests.workflows.test_followup import start_followup
+from tests.helpers.databases import PG_ADMIN_URL
+from tests.helpers.followup import start_followup
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import Stack, running_stack, stack_app_secret
 
 MAX_EXAMPLES = 8
 SEED = 9457

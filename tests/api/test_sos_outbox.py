@@ -36,9 +36,11 @@ from infra.db import make_async_engine, make_sync_engine, session_factory, trans
 from infra.settings import Settings
 from infra.sos_outbox import DELIVERY_BUDGET, SosOutboxDrain, sos_location, sos_opening
 from infra.temporal import data_converter_for, start_incident
-from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
 from tests.fakes import HOST, free_port
-from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.fakes.twilio import FakeTwilio
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, encrypted_client
 from tests.processes import ApiProcess, crisisdesk_env
 from worker import build_worker
 
@@ -166,7 +168,7 @@ async def outbox_stack(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
     program: DemoProgram,
 ) -> AsyncIterator[OutboxStack]:
     link = TemporalLink(ts_env.client.service_client.config.target_host)
@@ -245,7 +247,7 @@ async def test_a_press_temporal_cannot_take_is_answered_kept_and_opened_when_it_
     outbox_stack: OutboxStack,
     sessions: async_sessionmaker[AsyncSession],
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = outbox_stack
     await stack.link.down()
@@ -392,7 +394,7 @@ async def test_two_drains_racing_open_a_kept_press_once(
     outbox_stack: OutboxStack,
     sessions: async_sessionmaker[AsyncSession],
     database_url: str,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = outbox_stack
     await stack.link.down()
@@ -487,7 +489,7 @@ async def test_the_api_process_drains_kept_presses_once_temporal_is_back(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
     program: DemoProgram,
 ) -> None:
     """`crisisdesk api` as a real process: its Temporal goes away, a press is answered and kept,

@@ -11,10 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.followup import task_id_for
 from domain.vocabulary import Role
-from tests.api.test_auth_and_scoping import assert_problem
-from tests.conftest import DemoProgram, Stack, make_program
+from tests.helpers.followup import start_followup, work
+from tests.helpers.problems import assert_problem
+from tests.helpers.programs import DemoProgram, make_program
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import SAFETY_PLAN
-from tests.workflows.test_followup import start_followup, work
 
 
 async def listed(

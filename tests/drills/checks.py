@@ -17,9 +17,9 @@ from domain.models import AuditEvent, DecisionRecord, Notification
 from infra.audit_log import verify_chain
 from infra.db import make_async_engine, session_factory
 from infra.temporal import data_converter_for
-from tests.conftest import KEYRING
 from tests.drills.caseload import Caseload
 from tests.drills.conftest import World
+from tests.helpers.stack import KEYRING
 
 
 def _decision_of(update_id: str) -> str:

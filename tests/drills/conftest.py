@@ -35,12 +35,13 @@ from infra.embedded import dev_server_command
 from infra.seed import seed_demo
 from infra.settings import Settings
 from infra.temporal import data_converter_for
-from tests.conftest import KEYRING, make_program, running_stack
 from tests.drills.caseload import Case, Caseload
 from tests.drills.poison import POISON_FULL, POISON_SHORT, Desk, PoisonScale
 from tests.fakes import HOST, free_port
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import FakeTwilio
+from tests.helpers.programs import make_program
+from tests.helpers.stack import KEYRING, running_stack
 from tests.processes import ApiProcess, DevServer, WorkerProcess, crisisdesk_env, start_postgres
 
 

@@ -17,9 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from domain.vocabulary import Role
 from infra.settings import Settings
-from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
-from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
-from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import FakeTwilio
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, encrypted_client
 from tests.processes import WorkerProcess, crisisdesk_env
 from tests.workflows.scenarios import CSSRS_MODERATE
 
@@ -34,8 +36,8 @@ async def ladder_world(
     dev_env: WorkflowEnvironment,
     database_url: str,
     tmp_path: Path,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
 ) -> AsyncIterator[tuple[WorkerProcess, httpx.AsyncClient]]:
     fields: dict[str, Any] = {
         **smtp_sink.settings_fields(),
@@ -64,8 +66,8 @@ async def ladder_world(
 async def test_killed_worker_mid_send_never_texts_twice(
     ladder_world: tuple[WorkerProcess, httpx.AsyncClient],
     program: DemoProgram,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
 ) -> None:
     worker, http = ladder_world
     clinician = program.auth(Role.CLINICIAN)

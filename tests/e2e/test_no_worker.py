@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from domain.vocabulary import Role
 from infra.settings import Settings
-from tests.conftest import KEYRING, DemoProgram, encrypted_client
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, encrypted_client
 from worker import build_worker
 
 pytestmark = [pytest.mark.e2e]

@@ -24,7 +24,9 @@ from domain.models import AuditEvent, DecisionRecord, Incident
 from domain.vocabulary import Role
 from infra.audit_log import verify_chain
 from infra.settings import Settings
-from tests.conftest import KEYRING, DemoProgram, encrypted_client, eventually
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, encrypted_client
 from tests.processes import WorkerProcess, crisisdesk_env
 from tests.workflows.scenarios import DEESCALATED, SAFETY_PLAN
 

@@ -19,7 +19,7 @@ from domain.audit import AuditEntry
 from domain.models import AuditEvent
 from infra.audit_log import append_audit, verify_chain
 from infra.db import transaction
-from tests.conftest import DemoProgram, make_program
+from tests.helpers.programs import DemoProgram, make_program
 
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 

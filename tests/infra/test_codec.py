@@ -25,7 +25,8 @@ from infra.codec import (
     Keyring,
     KeyringError,
 )
-from tests.conftest import KEYRING, DemoProgram, Stack
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, Stack
 
 
 def _payload(text: str) -> Payload:

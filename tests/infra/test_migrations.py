@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 import domain.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from infra.db import make_sync_engine
 from infra.migrate import alembic_config, upgrade_database
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.helpers.databases import PG_ADMIN_URL, pg_url
 
 EXPECTED_TABLES = {
     "program",
@@ -50,7 +50,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     name = f"crisisdesk_empty_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield _pg_url(name)
+    yield pg_url(name)
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

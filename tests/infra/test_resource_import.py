@@ -20,7 +20,7 @@ from domain.vocabulary import ResourceKind
 from infra.db import transaction
 from infra.directory import ResourceFileError, import_resources, read_resource_csv
 from infra.seed import DEMO_RESOURCES
-from tests.conftest import DemoProgram
+from tests.helpers.programs import DemoProgram
 
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "resources.example.csv"

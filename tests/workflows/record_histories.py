@@ -32,7 +32,7 @@ from infra.migrate import upgrade_database
 from infra.records import add_contact
 from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
-from tests.conftest import DemoProgram, make_program
+from tests.helpers.programs import DemoProgram, make_program
 from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition
 from worker import build_worker
 from workflows.incident import DECISION_UPDATES, IncidentWorkflow

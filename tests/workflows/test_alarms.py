@@ -20,9 +20,11 @@ from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.db import transaction
 from infra.records import create_staff
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.incidents import decide, detail, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, DISPATCH_911, OVERDOSE_IMMINENT
-from tests.workflows.test_protocol_walks import decide, open_incident
 
 SUICIDAL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 OVERDOSE = protocol_for(CrisisType.OVERDOSE)
@@ -35,14 +37,6 @@ REPEAT = BACKOFF[0]
 async def stack(reachable_stack: Stack) -> Stack:
     """Pages here must reach the staff they name (by email at a local SMTP sink)."""
     return reachable_stack
-
-
-async def detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
-    response = await stack.http.get(
-        f"/v1/incidents/{incident_id}", headers=program.auth(Role.SUPERVISOR)
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def pages_after(

@@ -12,10 +12,10 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.followup import followup_workflow_id
-from tests.conftest import DemoProgram, Stack
+from tests.helpers.incidents import decide, detail, open_incident
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import DISPATCH_911, disposition
-from tests.workflows.test_protocol_walks import decide, open_incident
-from tests.workflows.test_safety_net import detail
 
 # SPEC 10.1's bounds, and its backoff: 5, 10, 20, 40 minutes, then hourly.
 MAX_EVENTS = 10_000

@@ -24,11 +24,13 @@ from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.ack_tokens import AckClaim, issue_ack_token
 from infra.db import transaction
-from tests.conftest import DemoProgram, Stack, eventually, running_stack
-from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
-from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
+from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import FakeTwilio
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack, running_stack, stack_app_secret
 from tests.workflows.scenarios import CSSRS_MODERATE
-from tests.workflows.test_protocol_walks import decide, open_incident
 
 ACK_WINDOW = protocol_for(CrisisType.SUICIDAL_IDEATION).contact_ack_window
 
@@ -39,8 +41,8 @@ async def notify_stack(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
 ) -> AsyncIterator[Stack]:
     async with running_stack(
         ts_env,
@@ -103,8 +105,8 @@ async def test_the_ladder_moves_on_to_the_second_contact_and_then_pages(
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = notify_stack
     sister = await add_contact(
@@ -162,8 +164,8 @@ async def test_an_smtp_outage_falls_over_to_the_next_channel(
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = notify_stack
     sister = await add_contact(
@@ -198,8 +200,8 @@ async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,
+    smtp_sink: SmtpSink,
 ) -> None:
     """A mail scanner or link preview opens the link: the ladder goes on to the next rung. Only
     the page's button, a POST, acknowledges."""
@@ -279,7 +281,7 @@ async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the
 async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
     notify_stack: Stack,
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = notify_stack
     sister = await add_contact(
@@ -302,18 +304,10 @@ async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
     assert str(ladder["acknowledged_by"]) == sister
 
 
-def stack_app_secret(stack: Stack) -> bytes:
-    from api.runtime import Runtime
-
-    transport = stack.http._transport  # the ASGI transport holds the app
-    runtime: Runtime = transport.app.state.runtime  # type: ignore[attr-defined]
-    return runtime.ack_secret
-
-
 async def test_part2_refuses_family_without_written_consent_and_documents_medical_disclosure(
     notify_stack: Stack,
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = notify_stack
     mother = await add_contact(
@@ -375,8 +369,8 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,
+    smtp_sink: SmtpSink,
 ) -> None:
     from twilio.request_validator import RequestValidator
 
@@ -421,7 +415,7 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
 async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is_a_no_op(
     notify_stack: Stack,
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     from twilio.request_validator import RequestValidator
 
@@ -462,7 +456,7 @@ def _keypress_url(call_twiml: str) -> str:
     return html.unescape(action.group(1))
 
 
-async def _press(stack: Stack, fake_twilio: FakeTwilio, url: str, digit: str) -> Any:  # noqa: F811
+async def _press(stack: Stack, fake_twilio: FakeTwilio, url: str, digit: str) -> Any:
     from twilio.request_validator import RequestValidator
 
     form = {"Digits": digit, "CallSid": "CA123"}
@@ -478,8 +472,8 @@ async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_lad
     notify_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,
+    smtp_sink: SmtpSink,
 ) -> None:
     stack = notify_stack
     sister = await add_contact(
@@ -516,7 +510,7 @@ async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_lad
 async def test_a_paged_supervisor_pressing_1_acknowledges_the_page(
     notify_stack: Stack,
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The on-call supervisor texted STOP (21610): the page falls back to a call; a key press

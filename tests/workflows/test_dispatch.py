@@ -19,9 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.signatures import sign
-from tests.conftest import DemoProgram, Stack, eventually, running_stack
-from tests.fakes.webhook import WebhookReceiver, webhook_receiver  # noqa: F401 (fixture)
-from tests.workflows.test_protocol_walks import decide, open_incident
+from tests.fakes.webhook import WebhookReceiver
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack, running_stack
 
 SECRET = "dispatch-shared-secret-for-tests"
 JUDGED_HIGH = {
@@ -39,7 +41,7 @@ async def dispatch_stack(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-    webhook_receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> AsyncIterator[Stack]:
     async with running_stack(
         ts_env,
@@ -97,7 +99,7 @@ async def dispatched(
 async def test_packet_reaches_the_provider_signed_and_callbacks_advance_the_dispatch(
     dispatch_stack: Stack,
     program: DemoProgram,
-    webhook_receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> None:
     stack = dispatch_stack
     resource_id = await mobile_crisis(stack, program)
@@ -160,7 +162,7 @@ async def test_an_unconfirmed_dispatch_is_resent_and_the_supervisor_paged(
     dispatch_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    webhook_receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> None:
     stack = dispatch_stack
     incident, _ = await dispatched(stack, program, await mobile_crisis(stack, program))
@@ -182,7 +184,7 @@ async def test_a_confirmed_dispatch_does_not_escalate(
     dispatch_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    webhook_receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> None:
     stack = dispatch_stack
     incident, dispatch_id = await dispatched(stack, program, await mobile_crisis(stack, program))
@@ -271,7 +273,7 @@ async def test_a_callback_for_an_ended_incident_is_a_conflict_and_nul_text_is_re
 async def test_a_provider_refusing_the_packet_is_not_retried_and_a_person_takes_over(
     dispatch_stack: Stack,
     program: DemoProgram,
-    webhook_receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> None:
     """SPEC 10.1: a permanent refusal (a 4xx the provider will answer again) is tried once; the
     incident shows it and the supervisor is paged to call the provider."""

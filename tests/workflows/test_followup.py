@@ -7,7 +7,7 @@ Run on the time-skipping server: `ts_env.sleep` moves the server's clock, no wal
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import workflow
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -31,82 +31,28 @@ from domain.followup import (
     followup_workflow_id,
     task_id_for,
 )
-from domain.models import AuditEvent, FollowUpTask, Notification, Staff
+from domain.models import AuditEvent, Notification, Staff
 from domain.models.programs import StaffCreate
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, FollowUpOutcome, RiskLevel, Role, TaskStatus
+from domain.vocabulary import CrisisType, FollowUpOutcome, Role, TaskStatus
 from infra.db import transaction
 from infra.records import create_staff
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.followup import projected, start_followup, task_rows, work
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import SAFETY_PLAN
-from tests.workflows.test_protocol_walks import decide, open_incident
 from workflows.followup import FollowUpWorkflow
 
 PROTOCOL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 GRACE = PROTOCOL.followup_grace
-FollowUpHandle = WorkflowHandle[FollowUpWorkflow, FollowUpResult]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(reachable_stack: Stack) -> Stack:
     """Pages here must reach the staff they name (by email at a local SMTP sink)."""
     return reachable_stack
-
-
-async def start_followup(
-    stack: Stack,
-    program: DemoProgram,
-    ts_env: WorkflowEnvironment,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    starts_at: datetime | None = None,
-) -> tuple[FollowUpHandle, FollowUpPlan]:
-    """A follow-up for a fresh incident of the program, on the protocol's default schedule,
-    once its tasks are in the database."""
-    incident = await open_incident(stack, program)
-    # Only the incident row is needed (the tasks reference it): keep its own alarms quiet.
-    await decide(stack, program, incident["id"], {"kind": "cancel", "reason": "entered in error"})
-    plan = FollowUpPlan(
-        incident_id=uuid.UUID(incident["id"]),
-        program_id=program.program.id,
-        client_id=program.client.id,
-        owner_id=program.staff[Role.CLINICIAN].id,
-        risk_level=RiskLevel.HIGH,
-        schedule=list(PROTOCOL.followup_schedule),
-        grace=GRACE,
-        safety_plan=SAFETY_PLAN,
-        starts_at=starts_at or await ts_env.get_current_time(),
-    )
-    handle = await stack.client.start_workflow(
-        FollowUpWorkflow.run,
-        plan,
-        id=followup_workflow_id(plan.incident_id),
-        task_queue=stack.settings.task_queue,
-    )
-    await projected(sessions, plan.incident_id)
-    return handle, plan
-
-
-async def task_rows(
-    sessions: async_sessionmaker[AsyncSession], incident_id: uuid.UUID
-) -> list[FollowUpTask]:
-    async with sessions() as session:
-        found = await session.exec(
-            select(FollowUpTask)
-            .where(FollowUpTask.incident_id == incident_id)
-            .order_by(col(FollowUpTask.sequence))
-        )
-        return list(found.all())
-
-
-async def projected(
-    sessions: async_sessionmaker[AsyncSession], incident_id: uuid.UUID, count: int = 4
-) -> list[FollowUpTask]:
-    async def all_there() -> list[FollowUpTask] | None:
-        rows = await task_rows(sessions, incident_id)
-        return rows if len(rows) == count else None
-
-    return await eventually(all_there, f"{count} task rows")
 
 
 async def pages_for(
@@ -129,26 +75,6 @@ async def paged(
         return await pages_for(sessions, task_id, kind) or None
 
     return await eventually(some, f"a {kind} page for task {task_id}")
-
-
-async def work(
-    stack: Stack,
-    program: DemoProgram,
-    task_id: uuid.UUID,
-    action: str,
-    role: Role = Role.FOLLOWUP,
-    headers: dict[str, str] | None = None,
-    **body: Any,
-) -> dict[str, Any]:
-    """Claim or complete a task through the API; answers the response body (any status)."""
-    response = await stack.http.post(
-        f"/v1/tasks/{task_id}/{action}",
-        json=body or None,
-        headers=headers or program.auth(role),
-    )
-    answer: dict[str, Any] = response.json()
-    answer["http_status"] = response.status_code
-    return answer
 
 
 async def claim_and_complete(

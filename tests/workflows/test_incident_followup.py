@@ -11,9 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, DEESCALATED, disposition
-from tests.workflows.test_protocol_walks import decide, open_incident
 
 SCHEDULE = protocol_for(CrisisType.SUICIDAL_IDEATION).followup_schedule
 

@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-from uuid import UUID
-
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.models import AuditEvent, DecisionRecord, Incident
+from domain.models import AuditEvent, DecisionRecord
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.incidents import decide, open_incident, settled_row
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition
-
-
-async def decide(
-    stack: Stack,
-    program: DemoProgram,
-    incident_id: str,
-    body: dict[str, Any],
-    role: Role = Role.CLINICIAN,
-) -> dict[str, Any]:
-    response = await stack.http.post(
-        f"/v1/incidents/{incident_id}/decisions", json=body, headers=program.auth(role)
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def open_incident(
-    stack: Stack, program: DemoProgram, crisis_type: str = "suicidal_ideation", **extra: Any
-) -> dict[str, Any]:
-    response = await stack.http.post(
-        "/v1/incidents",
-        json={
-            "client_id": str(program.client.id),
-            "crisis_type": crisis_type,
-            "summary": "Client in crisis during group",
-            "location": {"zip": "97201"},
-            **extra,
-        },
-        headers=program.auth(Role.CLINICIAN),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def settled_row(
-    sessions: async_sessionmaker[AsyncSession], incident_id: str, revision: int
-) -> Incident:
-    """The projection once it has caught up with `revision` (the worker writes it)."""
-
-    async def caught_up() -> Incident | None:
-        async with sessions() as session:
-            row = await session.get(Incident, UUID(incident_id))
-        return row if row is not None and row.revision >= revision else None
-
-    return await eventually(caught_up, f"projection at revision {revision}")
 
 
 @pytest.mark.parametrize("crisis_type", list(CrisisType))

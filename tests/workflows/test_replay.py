@@ -11,10 +11,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from infra.temporal import data_converter_for
-from tests.conftest import KEYRING, DemoProgram, Stack
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import KEYRING, Stack
 from tests.workflows.record_histories import HISTORIES, replay_keyring
 from tests.workflows.scenarios import CSSRS_MODERATE
-from tests.workflows.test_protocol_walks import decide, open_incident
 from worker import WORKFLOWS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))

@@ -22,18 +22,11 @@ from domain.models.programs import ProgramCreate, StaffCreate
 from domain.vocabulary import Role
 from infra.db import transaction
 from infra.records import create_program, create_staff
-from tests.conftest import DemoProgram, Stack, eventually
+from tests.helpers.incidents import decide, detail, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, DISPATCH_911, JUDGED_MODERATE, disposition
-from tests.workflows.test_protocol_walks import decide, open_incident
-
-
-async def detail(stack: Stack, program: DemoProgram, incident_id: str) -> dict[str, Any]:
-    response = await stack.http.get(
-        f"/v1/incidents/{incident_id}", headers=program.auth(Role.SUPERVISOR)
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def post_decision(

@@ -22,10 +22,12 @@ from domain.models import Client, Incident, Staff
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.db import transaction
-from tests.conftest import DemoProgram, Stack, eventually, running_stack
-from tests.fakes.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
-from tests.fakes.twilio import FakeTwilio, fake_twilio  # noqa: F401 (fixture)
-from tests.workflows.test_protocol_walks import decide, open_incident
+from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import FakeTwilio
+from tests.helpers.incidents import decide, open_incident
+from tests.helpers.polling import eventually
+from tests.helpers.programs import DemoProgram
+from tests.helpers.stack import Stack, running_stack
 
 LOST_WINDOW = protocol_for(CrisisType.SUICIDAL_IDEATION).lost_contact_window
 CLINICIAN_PHONE = "+15035550177"
@@ -37,8 +39,8 @@ async def care_stack(
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
     tmp_path: Path,
-    smtp_sink: SmtpSink,  # noqa: F811
-    fake_twilio: FakeTwilio,  # noqa: F811
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
     program: DemoProgram,
 ) -> AsyncIterator[Stack]:
     async with transaction(sessions) as session:
@@ -77,7 +79,7 @@ def pages_to_clinician(fake: FakeTwilio) -> list[Any]:
 async def test_sos_opens_an_incident_and_pages_the_on_call_clinician(
     care_stack: Stack,
     program: DemoProgram,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     stack = care_stack
@@ -172,8 +174,8 @@ async def test_silent_client_at_high_risk_requires_a_welfare_check(
     care_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,
+    smtp_sink: SmtpSink,
 ) -> None:
     stack = care_stack
     incident = await lost_contact(stack, program, "high")
@@ -196,7 +198,7 @@ async def test_silent_client_at_high_risk_requires_a_welfare_check(
     assert len(smtp_sink.messages) == 1  # and to email them
 
 
-async def _client_clicks_the_link(stack: Stack, fake_twilio: FakeTwilio) -> None:  # noqa: F811
+async def _client_clicks_the_link(stack: Stack, fake_twilio: FakeTwilio) -> None:
     async def texted() -> list[Any] | None:
         found = [m for m in fake_twilio.messages if m.form["To"] == "+15035550100"]
         return found or None
@@ -210,7 +212,7 @@ async def test_the_client_acknowledging_ends_the_lost_contact_protocol_below_hig
     care_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     stack = care_stack
     incident = await lost_contact(stack, program, "moderate")
@@ -227,7 +229,7 @@ async def test_at_high_risk_the_clients_own_click_does_not_end_the_protocol(
     care_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
+    fake_twilio: FakeTwilio,
 ) -> None:
     """SPEC 10.1: the click is recorded, but only a clinician's contact_restored ends it; the
     window still runs out into a welfare check."""
@@ -248,8 +250,8 @@ async def test_contact_restored_stops_the_ladder_and_the_timer(
     care_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
-    fake_twilio: FakeTwilio,  # noqa: F811
-    smtp_sink: SmtpSink,  # noqa: F811
+    fake_twilio: FakeTwilio,
+    smtp_sink: SmtpSink,
 ) -> None:
     stack = care_stack
     incident = await lost_contact(stack, program, "imminent")

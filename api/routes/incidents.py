@@ -129,16 +129,22 @@ async def list_incidents(
         filters.append(Incident.risk_level == risk_level)
     if owner is not None:
         filters.append(Incident.owner_id == (staff.id if owner == "me" else owner))
-    rows = (
+    # The page and its total in one statement, so both come from the same snapshot.
+    found = (
         await session.exec(
-            select(Incident)
+            select(Incident, func.count().over())
             .where(*filters)
             .order_by(col(Incident.opened_at).desc())
             .offset(offset)
             .limit(limit)
         )
     ).all()
-    count = (await session.exec(select(func.count()).select_from(Incident).where(*filters))).one()
+    rows = [row for row, _ in found]
+    count = found[0][1] if found else 0
+    if not found and offset:  # a page past the end still tells how many there are
+        count = (
+            await session.exec(select(func.count()).select_from(Incident).where(*filters))
+        ).one()
     return IncidentList(
         data=[
             IncidentSummary(

@@ -8,12 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.models.clients import EmergencyContactCreate
 from domain.vocabulary import DecisionKind, Role
-from infra.db import transaction
-from infra.records import add_contact
 from tests.helpers.incidents import decide, open_incident
-from tests.helpers.programs import DemoProgram
+from tests.helpers.programs import DemoProgram, add_emailed_sister
 from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, disposition
 
@@ -21,19 +18,7 @@ from tests.workflows.scenarios import CSSRS_MODERATE, disposition
 async def test_every_kind_reaches_its_workflow_update(
     stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with transaction(sessions) as session:
-        sister = await add_contact(
-            session,
-            client=program.client,
-            data=EmergencyContactCreate(
-                name="Lia Ruiz",
-                relationship="sister",
-                kind="personal",
-                email="lia@example.org",
-                channels=["email"],
-                priority=1,
-            ),
-        )
+    sister = await add_emailed_sister(sessions, program)
     supervisor = str(program.staff[Role.SUPERVISOR].id)
     incident = await open_incident(stack, program, "suicidal_ideation")
     walk: list[tuple[dict[str, Any], Role]] = [

@@ -8,11 +8,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.models import Client as ClientRecord
-from domain.models import Program, Staff
-from domain.models.clients import ClientCreate
+from domain.models import EmergencyContact, Program, Staff
+from domain.models.clients import ClientCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
-from domain.vocabulary import Role
+from domain.vocabulary import Channel, ContactKind, Role
 from infra.db import transaction
+from infra.records import add_contact, create_client, create_program, create_staff
 
 
 @dataclass
@@ -29,8 +30,6 @@ class DemoProgram:
 async def make_program(
     sessions: async_sessionmaker[AsyncSession], slug: str = "demo"
 ) -> DemoProgram:
-    from infra.records import create_client, create_program, create_staff
-
     async with transaction(sessions) as session:
         program = await create_program(session, data=ProgramCreate(slug=slug, name=f"{slug} IOP"))
         staff: dict[Role, Staff] = {}
@@ -52,3 +51,22 @@ async def make_program(
             ),
         )
     return DemoProgram(program=program, staff=staff, tokens=tokens, client=client)
+
+
+async def add_emailed_sister(
+    sessions: async_sessionmaker[AsyncSession], program: DemoProgram
+) -> EmergencyContact:
+    """The demo client's sister, a personal contact reached by email (the first to notify)."""
+    async with transaction(sessions) as session:
+        return await add_contact(
+            session,
+            client=program.client,
+            data=EmergencyContactCreate(
+                name="Lia Ruiz",
+                relationship="sister",
+                kind=ContactKind.PERSONAL,
+                email="lia@example.org",
+                channels=[Channel.EMAIL],
+                priority=1,
+            ),
+        )

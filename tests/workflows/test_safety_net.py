@@ -24,7 +24,7 @@ from infra.db import transaction
 from infra.records import create_program, create_staff
 from tests.helpers.incidents import decide, detail, open_incident
 from tests.helpers.polling import eventually
-from tests.helpers.programs import DemoProgram
+from tests.helpers.programs import DemoProgram, add_emailed_sister
 from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE, DISPATCH_911, JUDGED_MODERATE, disposition
 
@@ -330,22 +330,7 @@ async def test_an_idempotency_key_reused_with_another_body_is_422(
 async def test_contact_reached_is_offered_and_recorded(
     stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    from domain.models.clients import EmergencyContactCreate
-    from infra.records import add_contact
-
-    async with transaction(sessions) as session:
-        contact = await add_contact(
-            session,
-            client=program.client,
-            data=EmergencyContactCreate(
-                name="Lia Ruiz",
-                relationship="sister",
-                kind="personal",
-                email="lia@example.org",
-                channels=["email"],
-                priority=1,
-            ),
-        )
+    contact = await add_emailed_sister(sessions, program)
     incident = await open_incident(stack, program, "suicidal_ideation")
     await decide(
         stack,

@@ -34,7 +34,8 @@ drills: $(INSTALLED)
 	scripts/ensure-postgres
 	CRISISDESK_DRILLS=full $(PY) -m pytest tests/drills -s -q
 
-## mutants: mutation testing of the domain rules against the fast tests (tests/domain); prints a
+## mutants: mutation testing of the domain rules and of sending at most once and Idempotency-Key
+## binding against the fast tests (tests/domain, tests/fast); prints a
 ## score per module and the survivors, and fails below 90 % (settings in pyproject [tool.mutmut]);
 ## MUTANTS_ARGS=--keep keeps mutmut's work dir ./mutants/ to read a survivor: mutmut show NAME
 mutants: $(INSTALLED)

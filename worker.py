@@ -21,16 +21,23 @@ from activities.followup import FollowUpActivities
 from activities.notify import NotifyActivities
 from activities.paging import PagingActivities
 from domain.vocabulary import Channel
-from infra.ack_tokens import ack_secret
+from infra.ack_tokens import ack_key
+from infra.audit_log import audit_key_for, use_audit_key
 from infra.settings import Settings
-from infra.temporal import keyring_for
+from workflows.break_glass import BreakGlassPageWorkflow
 from workflows.followup import FollowUpWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.incident_v1 import IncidentWorkflowV1
 from workflows.notification import ContactLadderWorkflow
 
 # IncidentWorkflowV1 finishes the incidents opened before effects ran independently.
-WORKFLOWS = [IncidentWorkflow, IncidentWorkflowV1, ContactLadderWorkflow, FollowUpWorkflow]
+WORKFLOWS = [
+    IncidentWorkflow,
+    IncidentWorkflowV1,
+    ContactLadderWorkflow,
+    FollowUpWorkflow,
+    BreakGlassPageWorkflow,
+]
 
 
 def build_worker(
@@ -48,7 +55,7 @@ def build_worker(
     if console_fallback:
         for missing in {Channel.SMS, Channel.VOICE, Channel.EMAIL} - set(channels):
             channels[missing] = ConsoleChannel()
-    keyring = keyring_for(settings)
+    use_audit_key(audit_key_for(settings))  # the activities append to the keyed chain
     casefile = CasefileActivities(sessions)
     followup = FollowUpActivities(sessions)
     paging = PagingActivities(sessions, channels)
@@ -62,7 +69,7 @@ def build_worker(
         sessions,
         channels,
         public_url=settings.public_url,
-        ack_secret=ack_secret(settings.webhook_secret, keyring.keys[keyring.active_key_id]),
+        ack_secret=ack_key(settings),
     )
     return Worker(
         client,

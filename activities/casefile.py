@@ -54,6 +54,8 @@ class CasefileActivities:
             )
             session.add(row)
         elif row.revision < state.revision or row.revision == 0:
+            # Reclassify changes the crisis type and the protocol (SPEC 10.2).
+            row.crisis_type, row.protocol_version = state.crisis_type, state.protocol_version
             row.stage = state.stage
             row.risk_level = state.risk_level
             row.owner_id = state.owner_id

@@ -19,6 +19,7 @@ from uuid import UUID
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,9 +31,16 @@ from activities.channels import (
     TemporaryDeliveryError,
 )
 from domain.audit import AuditEntry
+from domain.disclosure import ConsentFacts, still_consented
 from domain.messages import ladder_message
-from domain.models import Client, EmergencyContact, Notification, Program
-from domain.notification import AttemptOutcome, RecipientType, SendRequest, SendResult
+from domain.models import Client, Consent, EmergencyContact, Notification, Program
+from domain.notification import (
+    CONSENT_REVOKED,
+    AttemptOutcome,
+    RecipientType,
+    SendRequest,
+    SendResult,
+)
 from domain.vocabulary import Channel, DeliveryStatus
 from infra.ack_tokens import AckClaim, issue_ack_token
 from infra.audit_log import append_in
@@ -90,6 +98,11 @@ class NotifyActivities:
                 )
             if (previous.error or "").startswith(_PERMANENT):
                 raise PermanentDeliveryError(previous.error or "permanent failure")
+        if request.consent_ids and not await self._still_consented(request):
+            # Revoked or expired since the decision: nothing more goes to this recipient.
+            await self._begin(request, DeliveryStatus.STOPPED, error=CONSENT_REVOKED)
+            bound.info("notification.stopped", channel=str(request.channel), why=CONSENT_REVOKED)
+            return SendResult(outcome=AttemptOutcome.STOPPED, reason=CONSENT_REVOKED)
         channel = self._channels.get(request.channel)
         address, text = await self._compose(request)
         if channel is None or address is None:
@@ -129,6 +142,24 @@ class NotifyActivities:
         )
         bound.info("notification.sent", channel=str(request.channel))
         return SendResult(outcome=AttemptOutcome.SENT, notification_id=notification_id)
+
+    async def _still_consented(self, request: SendRequest) -> bool:
+        """Re-read the consents the disclosure rests on: one must still be current."""
+        async with self._sessions() as session:
+            rows = (
+                await session.exec(select(Consent).where(col(Consent.id).in_(request.consent_ids)))
+            ).all()
+        facts = [
+            ConsentFacts(
+                contact_id=row.contact_id,
+                kind=row.kind,
+                expires_at=row.expires_at,
+                revoked_at=row.revoked_at,
+                consent_id=row.id,
+            )
+            for row in rows
+        ]
+        return still_consented(facts, request.recipient_id, datetime.now(UTC))
 
     async def _attempt(self, key: str) -> Notification | None:
         async with self._sessions() as session:

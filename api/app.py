@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.limits import BodyLimitMiddleware
 from api.problems import PROBLEM_RESPONSES, document_errors_as_problems, install_problem_handlers
 from api.routes import (
     acks,
+    break_glass,
     clients,
     dispatch_callbacks,
     health,
@@ -23,6 +25,7 @@ from api.routes import (
     tasks,
 )
 from api.runtime import Runtime
+from infra.audit_log import audit_key_for, use_audit_key
 from infra.db import make_async_engine, session_factory
 from infra.settings import Settings
 from infra.sos_outbox import SosOutboxDrain
@@ -58,6 +61,8 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         responses=PROBLEM_RESPONSES,
     )
     app.state.runtime = runtime
+    use_audit_key(audit_key_for(settings))
+    app.add_middleware(BodyLimitMiddleware)
     install_problem_handlers(app)
     document_errors_as_problems(app)
     for module in (
@@ -67,6 +72,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         resources,
         incidents,
         incident_history,
+        break_glass,
         tasks,
         acks,
         dispatch_callbacks,

@@ -13,7 +13,7 @@ from api.problems import Problem
 from domain.decisions import CLINICAL, ContactOnFile, Decision, DisclosureContext
 from domain.disclosure import ConsentFacts, ContactFacts
 from domain.models import Client as ClientRecord
-from domain.models import Consent, EmergencyContact, Staff
+from domain.models import Consent, EmergencyContact, Program, Staff
 from domain.vocabulary import Channel, Role
 from infra.records import in_program
 
@@ -35,16 +35,6 @@ async def check_owner(session: SessionDep, decision: Decision, program_id: uuid.
         )
 
 
-def key_reused(what: str) -> Problem:
-    message = f"this Idempotency-Key was already used for a different {what}"
-    return Problem(
-        422,
-        "Unprocessable content",
-        message,
-        errors=[{"field": "Idempotency-Key", "message": message}],
-    )
-
-
 async def channels_of_client(session: SessionDep, client_id: uuid.UUID) -> tuple[Channel, ...]:
     """How to reach the client themself when contact is lost: text, call, then email."""
     client = await session.get(ClientRecord, client_id)
@@ -55,12 +45,16 @@ async def channels_of_client(session: SessionDep, client_id: uuid.UUID) -> tuple
 
 
 async def disclosure_context(session: SessionDep, client_id: uuid.UUID) -> DisclosureContext:
-    """The client's contacts and consents, for the workflow's disclosure rules."""
+    """The client's contacts and consents, and whether their program is a Part 2 program, for
+    the workflow's disclosure rules."""
     contacts = (
         await session.exec(select(EmergencyContact).where(EmergencyContact.client_id == client_id))
     ).all()
     consents = (await session.exec(select(Consent).where(Consent.client_id == client_id))).all()
+    client = await session.get(ClientRecord, client_id)
+    program = await session.get(Program, client.program_id) if client is not None else None
     return DisclosureContext(
+        part2_program=program is not None and program.part2_program,
         contacts=[
             ContactOnFile(
                 facts=ContactFacts(contact_id=c.id, kind=c.kind, name=c.name, facility=c.facility),
@@ -75,6 +69,7 @@ async def disclosure_context(session: SessionDep, client_id: uuid.UUID) -> Discl
                 kind=c.kind,
                 expires_at=c.expires_at,
                 revoked_at=c.revoked_at,
+                consent_id=c.id,
             )
             for c in consents
         ],

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from infra.ack_tokens import ack_secret
+from infra.ack_tokens import ack_key
 from infra.settings import Settings
-from infra.temporal import connect_temporal, keyring_for
+from infra.temporal import connect_temporal
 
 log = structlog.get_logger("crisisdesk.api")
 
@@ -44,9 +44,8 @@ class Runtime:
 
     @cached_property
     def ack_secret(self) -> bytes:
-        """Signs acknowledgement links; the same derivation as the worker's."""
-        keyring = keyring_for(self.settings)
-        return ack_secret(self.settings.webhook_secret, keyring.keys[keyring.active_key_id])
+        """Signs acknowledgement links; the same key as the worker's."""
+        return ack_key(self.settings)
 
     async def close(self) -> None:
         if self._connecting is not None:

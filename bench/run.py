@@ -559,6 +559,7 @@ async def first_contact(
             "kind": "notify_contacts",
             "contact_ids": [contact["id"]],
             "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
         }
         seen = len(stack.sink.messages.arrivals)
         sent = time.perf_counter()

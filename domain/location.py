@@ -20,8 +20,10 @@ class Location(NulFreeText):
 
     @model_validator(mode="after")
     def _something_to_find(self) -> Location:
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon go together")
+        if self.lat is not None and self.lon is None:
+            raise ValueError("lon: required with lat")
+        if self.lon is not None and self.lat is None:
+            raise ValueError("lat: required with lon")
         if self.address is None and self.zip is None and self.lat is None:
             raise ValueError("give an address, a zip code, or lat and lon")
         return self

@@ -39,6 +39,8 @@ class LadderRecipient(BaseModel):
     recipient_type: RecipientType
     recipient_id: UUID
     channels: tuple[Channel, ...]
+    # The consents the disclosure to this recipient rests on: re-read before each message.
+    consent_ids: tuple[UUID, ...] = ()
 
 
 class LadderPurpose(StrEnum):
@@ -70,6 +72,8 @@ class AttemptOutcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # Not sent, and nothing more to this recipient: the consent it rested on is revoked.
+    STOPPED = "stopped"
 
 
 class LadderStatus(StrEnum):
@@ -106,6 +110,8 @@ class SendRequest(BaseModel):
     recipient_id: UUID
     channel: Channel
     ack_expires_at: datetime
+    # The consents the disclosure rests on (none: it rests on no consent).
+    consent_ids: tuple[UUID, ...] = ()
 
     @property
     def idempotency_key(self) -> str:
@@ -120,6 +126,10 @@ def acknowledgement_for(idempotency_key: str, via: str, at: datetime) -> Acknowl
     return Acknowledgement(
         ladder_id=UUID(ladder_id), recipient_id=UUID(recipient_id), via=via, at=at
     )
+
+
+# Why a recipient's rung was stopped: the consent its disclosure rested on is no longer current.
+CONSENT_REVOKED = "consent_revoked"
 
 
 class SendResult(BaseModel):

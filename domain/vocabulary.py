@@ -74,6 +74,7 @@ class DecisionKind(StrEnum):
     ESCALATE = "escalate"
     CLOSE = "close"
     CANCEL = "cancel"
+    RECLASSIFY = "reclassify"
 
 
 class Instrument(StrEnum):
@@ -177,3 +178,5 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     ACKNOWLEDGED = "acknowledged"
+    # Not sent: the consent the disclosure rested on was revoked or has expired.
+    STOPPED = "stopped"

@@ -6,10 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import secrets
 from datetime import UTC, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
+
+from infra.settings import Settings
 
 
 class AckTokenError(ValueError):
@@ -55,7 +59,28 @@ def read_ack_token(secret: bytes, token: str, now: datetime | None = None) -> Ac
     return claim
 
 
-def ack_secret(webhook_secret: str | None, encryption_key: bytes) -> bytes:
-    """The signing key: the webhook secret when set, else one derived from the active data key."""
-    seed = webhook_secret.encode() if webhook_secret else encryption_key
-    return hashlib.sha256(b"crisisdesk-ack-v1:" + seed).digest()
+DEV_ACK_KEY_FILE = "ack.key"
+
+
+def ack_key(settings: Settings) -> bytes:
+    """The key of ack links: `CRISISDESK_ACK_KEY`, CrisisDesk's own and shared with no provider
+    (the webhook secret is the dispatch provider's too, so it must not sign a contact's link).
+    In development, a key kept under the data directory, created on first use."""
+    if settings.ack_key:
+        return base64.b64decode(settings.ack_key.strip())
+    path = settings.data_dir / DEV_ACK_KEY_FILE
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole under a temporary name, then linked: a process starting at the same
+        # moment either wins or reads the complete file of the one that did.
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
+    return base64.b64decode(path.read_text().strip())

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.vocabulary import Role
-from infra.settings import Settings, SettingsError, load_settings
+from infra.settings import Environment, Settings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="CrisisDesk: durable emergency case manager")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff members and their tokens")
@@ -64,8 +64,15 @@ def migrate() -> None:
 
 @app.command()
 def seed() -> None:
-    """Create the demo program and print its staff tokens."""
+    """Create the demo program and print its staff tokens (development only)."""
     settings = _settings()
+    if settings.environment is Environment.PRODUCTION:
+        typer.echo(
+            "seed refused: the demo program and its printed tokens are for development "
+            "(CRISISDESK_ENVIRONMENT=production)",
+            err=True,
+        )
+        raise typer.Exit(2)
     tokens = asyncio.run(_seed(settings))
     _print_tokens(tokens)
 
@@ -87,6 +94,9 @@ def _print_tokens(tokens: dict[str, str]) -> None:
 def program_add(
     slug: Annotated[str, typer.Option(help="short name, e.g. demo")],
     name: Annotated[str, typer.Option(help="display name")],
+    part2: Annotated[
+        bool, typer.Option("--part2", help="a 42 CFR Part 2 program: every incident protected")
+    ] = False,
 ) -> None:
     """Create a program."""
     from domain.models.programs import ProgramCreate
@@ -97,7 +107,9 @@ def program_add(
 
     async def run() -> str:
         async with _database(settings) as sessions, transaction(sessions) as session:
-            program = await create_program(session, data=ProgramCreate(slug=slug, name=name))
+            program = await create_program(
+                session, data=ProgramCreate(slug=slug, name=name, part2_program=part2)
+            )
             return str(program.id)
 
     typer.echo(asyncio.run(run()))
@@ -109,8 +121,13 @@ def staff_add(
     role: Annotated[Role, typer.Option(help="clinician, supervisor, followup or admin")],
     name: Annotated[str, typer.Option(help="display name")],
     on_call: Annotated[bool, typer.Option(help="on call for pages")] = False,
+    expires_in: Annotated[
+        int, typer.Option(min=1, max=3650, help="days until the token expires")
+    ] = 90,
 ) -> None:
     """Add a staff member and print their bearer token (shown once; only its hash is kept)."""
+    from datetime import timedelta
+
     from domain.models.programs import StaffCreate
     from infra.db import transaction
     from infra.records import create_staff, program_by_slug
@@ -126,6 +143,7 @@ def staff_add(
                 session,
                 program_id=found.id,
                 data=StaffCreate(name=name, role=role, on_call=on_call),
+                token_lifetime=timedelta(days=expires_in),
             )
             return token
 
@@ -136,27 +154,112 @@ def staff_add(
     typer.echo(token)
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit chain; exit non-zero naming the first altered event."""
-    from infra.audit_log import verify_chain
+@staff_app.command("rotate")
+def staff_rotate(
+    staff: Annotated[str, typer.Argument(help="the staff member's id")],
+    expires_in: Annotated[
+        int, typer.Option(min=1, max=3650, help="days until the new token expires")
+    ] = 90,
+) -> None:
+    """Issue a staff member a new token and print it; the old token stops working at once."""
+    import uuid
+    from datetime import timedelta
+
+    from domain.models import Staff
+    from infra.db import transaction
+    from infra.records import rotate_token
 
     settings = _settings()
+    try:
+        staff_id = uuid.UUID(staff)
+    except ValueError:
+        typer.echo(f"{staff!r} is not a staff id", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> str | None:
+        async with _database(settings) as sessions, transaction(sessions) as session:
+            member = await session.get(Staff, staff_id)
+            if member is None:
+                return None
+            return await rotate_token(
+                session, staff=member, token_lifetime=timedelta(days=expires_in)
+            )
+
+    token = asyncio.run(run())
+    if token is None:
+        typer.echo(f"no staff member {staff}", err=True)
+        raise typer.Exit(1)
+    typer.echo(token)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="an anchor file (crisisdesk audit anchor): its heads must all still be there",
+        ),
+    ] = None,
+) -> None:
+    """Walk the audit chain under its key; exit non-zero naming the first altered event, or with
+    --anchor the anchored events that are gone (the newest events deleted)."""
+    from domain.audit import read_anchors
+    from infra.audit_log import audit_key_for, use_audit_key, verify_chain
+
+    settings = _settings()
+    use_audit_key(audit_key_for(settings))
+    try:
+        anchors = read_anchors(anchor.read_text()) if anchor else []
+    except ValueError as error:
+        typer.echo(f"{anchor}: {error}", err=True)
+        raise typer.Exit(2) from None
 
     async def run() -> int:
         async with _database(settings) as sessions:
-            checked, broken = await verify_chain(sessions)
+            checked, broken = await verify_chain(sessions, anchors)
         if broken is None:
             typer.echo(f"audit chain intact: {checked} events verified")
             return 0
+        where = f"event {broken.event_id}" if broken.event_id else "an anchored event"
         typer.echo(
-            f"audit chain BROKEN at event {broken.event_id} (program {broken.program_id}, "
-            f"seq {broken.seq}): {broken.problem}; {checked} events before it verified",
+            f"audit chain BROKEN at {where} (program {broken.program_id}, "
+            f"seq {broken.seq}): {broken.problem}; {checked} events verified",
             err=True,
         )
         return 1
 
     raise typer.Exit(asyncio.run(run()))
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    file: Annotated[
+        Path, typer.Argument(dir_okay=False, help="the anchor file to append to; - for stdout")
+    ],
+) -> None:
+    """Append the head of every program's chain (sequence, hash, time) to FILE: keep it outside
+    the database, so `audit verify --anchor FILE` finds events deleted since."""
+    from datetime import UTC, datetime
+
+    from infra.audit_log import audit_key_for, chain_heads, use_audit_key
+
+    settings = _settings()
+    use_audit_key(audit_key_for(settings))
+
+    async def run() -> str:
+        async with _database(settings) as sessions:
+            return (await chain_heads(sessions, datetime.now(UTC))).line()
+
+    line = asyncio.run(run())
+    if str(file) == "-":  # from a container: the operator redirects it off the host
+        typer.echo(line, nl=False)
+        return
+    with file.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+    typer.echo(f"anchored {line.count('program_id')} chain heads in {file}")
 
 
 @resources_app.command("import")
@@ -239,7 +342,10 @@ def api() -> None:
     from api.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    # log_config=None: uvicorn's loggers write through our redacting handler (infra/logging.py).
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
 
 
 @app.command()

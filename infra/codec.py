@@ -2,6 +2,14 @@
 
 The key id travels in the payload metadata, so several keys can decrypt while only the first
 encrypts: rotate by putting a new key first and keeping the old ones until histories expire.
+
+Temporal is a trust boundary (SPEC 10.2): a payload that is not sealed by one of our keys (plain
+JSON from a client without the key, or a forged or altered ciphertext) is refused, never passed
+through. Decoding it yields a `binary/refused` payload that no converter reads, so converting it
+raises `RefusedPayloadError` naming why: a forged Update is rejected, a forged signal dropped
+(logged by the SDK), and neither fails the workflow task, which would stall the incident.
+A payload under a key id we do not hold still raises `KeyringError` at decode: that is a missing
+key in our own configuration, and the workflow should wait for the operator rather than move on.
 """
 
 from __future__ import annotations
@@ -14,18 +22,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    EncodingPayloadConverter,
+    PayloadCodec,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
+REFUSED_ENCODING = b"binary/refused"
 _NONCE_BYTES = 12
 DEV_KEYRING_FILE = "encryption-keys.json"
 
 
 class KeyringError(ValueError):
     """The configured keys cannot be used."""
+
+
+class RefusedPayloadError(ValueError):
+    """A payload that our keys did not seal reached a converter: it is never read."""
+
+
+def _refused(why: str) -> Payload:
+    return Payload(metadata={"encoding": REFUSED_ENCODING}, data=why.encode())
 
 
 @dataclass(frozen=True)
@@ -124,12 +148,46 @@ class EncryptionCodec(PayloadCodec):
         decoded = []
         for payload in payloads:
             if payload.metadata.get("encoding") != ENCODING:
-                decoded.append(payload)
+                decoded.append(_refused("the payload is not encrypted"))
                 continue
-            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
             cipher = self._ciphers.get(key_id)
             if cipher is None:
                 raise KeyringError(f"payload encrypted with unknown key {key_id!r}")
             nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
-            decoded.append(Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode())))
+            try:
+                decoded.append(Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode())))
+            except InvalidTag:
+                decoded.append(_refused(f"the payload does not authenticate under key {key_id!r}"))
         return decoded
+
+
+class RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads `binary/refused` payloads by raising why they were refused; writes nothing."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED_ENCODING.decode()
+
+    def to_payload(self, value: object) -> Payload | None:
+        return None
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> object:
+        raise RefusedPayloadError(f"refused: {payload.data.decode(errors='replace')}")
+
+
+class SealedPayloadConverter(PydanticPayloadConverter):
+    """The pydantic converter, plus the one that refuses what the codec refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_converters(*self.converters.values(), RefusedPayloadConverter())
+
+
+def sealed_data_converter(keyring: Keyring) -> DataConverter:
+    """Payloads and failure messages and stack traces, all encrypted under `keyring`."""
+    return DataConverter(
+        payload_converter_class=SealedPayloadConverter,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        payload_codec=EncryptionCodec(keyring),
+    )

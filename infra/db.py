@@ -1,4 +1,7 @@
-"""Database engines: async for the API and activities, sync for migrations and the CLI."""
+"""Database engines: async for the API and activities, sync for migrations and the CLI.
+
+Every engine hides SQL parameters from its errors (`hide_parameters`): a failed statement's
+message would otherwise quote a client's name, phone or notes into whatever logs it."""
 
 from __future__ import annotations
 
@@ -38,15 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_async_engine(url: str) -> AsyncEngine:
     target = async_url(url)
     if target.startswith("sqlite"):
-        engine = create_async_engine(target, connect_args={"timeout": 10})
+        engine = create_async_engine(target, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        target, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def make_sync_engine(url: str) -> Engine:
     target = sync_url(url)
-    engine = create_engine(target)
+    engine = create_engine(target, hide_parameters=True)
     if target.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -101,6 +101,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers write through the redacting handler
         lifespan="on",
     )
     server = _QuietServer(config)

@@ -1,10 +1,17 @@
-"""Structured logging: JSON in production, readable console in development, PHI redacted."""
+"""Structured logging: JSON in production, readable console in development, PHI redacted.
+
+Every logger passes the same redaction: structlog's own, and the standard library's (uvicorn's
+server and access logs, SQLAlchemy, Temporal's SDK, httpx, Twilio) through one handler on the
+root logger. Exceptions keep their frames and types, never their messages; access lines keep
+the method, the path without its query string or tokens, and the status."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import MutableMapping
+import traceback
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import structlog
@@ -39,9 +46,24 @@ PHI_KEYS = frozenset(
         "message",
         "to",
         "recipient",
+        "token",
+        "positional_args",
     }
 )
 REDACTED = "[redacted]"
+# Loggers of libraries that write request data (Twilio logs each request's `To` and `Body`
+# at INFO) or that are merely noisy: warnings and errors only.
+QUIET_LOGGERS = ("alembic", "httpx", "temporalio.activity", "twilio", "aiosmtplib")
+# Path segments that are credentials: the ack link's token, the client's SOS page token.
+_TOKEN_AFTER = frozenset({"acks", "sos"})
+_PLAIN_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_UUID_SEGMENT = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+# Last resort for free text a library wrote: phone numbers, email addresses, coordinates.
+_PHI_PATTERNS = (
+    re.compile(r"\+\d{7,15}\b|\(\d{3}\) ?\d{3}-\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b"),
+    re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
+    re.compile(r"-?\d{1,3}\.\d{3,}"),
+)
 
 
 def redact_phi(
@@ -49,33 +71,10 @@ def redact_phi(
 ) -> MutableMapping[str, Any]:
     """Replace the value of every PHI key, however deep, before rendering."""
     for key in list(event_dict):
-        if key == "event":
+        if key in ("event", "_record", "_from_structlog"):
             continue
         event_dict[key] = _redacted(key, event_dict[key])
     return event_dict
-
-
-def strip_exception_messages(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """Keep a traceback's frames and exception types, drop its messages: a message can quote
-    the data that failed (a name in an SQL parameter, a phone number in a provider's error)."""
-    trace = event_dict.get("exception")
-    if isinstance(trace, str):
-        kept = [
-            line if line.startswith(("Traceback", "  File ")) else _exception_type(line)
-            for line in trace.splitlines()
-            if line.startswith(("Traceback", "  File ")) or _exception_type(line)
-        ]
-        event_dict["exception"] = "\n".join(kept)
-    return event_dict
-
-
-def _exception_type(line: str) -> str:
-    head, sep, _ = line.partition(":")
-    if line[:1].isspace() or not head or " " in head:
-        return ""
-    return f"{head}: {REDACTED}" if sep else head
 
 
 def _redacted(key: str, value: Any) -> Any:
@@ -90,20 +89,103 @@ def _redacted(key: str, value: Any) -> Any:
     return value
 
 
-def configure_logging(settings: Settings) -> None:
-    renderer: Any
-    if settings.log_format is LogFormat.JSON:
-        renderer = structlog.processors.JSONRenderer()
+def exceptions_without_messages(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Render `exc_info` as frames and exception types only: a message can quote the data that
+    failed (a name in an SQL parameter, a phone number in a provider's error)."""
+    exc_info = event_dict.pop("exc_info", None)
+    error: BaseException | None = None
+    if isinstance(exc_info, BaseException):
+        error = exc_info
+    elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+        error = exc_info[1]
+    elif exc_info:
+        error = sys.exc_info()[1]
+    if error is not None:
+        event_dict["exception"] = "\n".join(_trace_lines(error))
+    return event_dict
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes, the first cause first (as Python prints them)."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not e for e in found):
+        found.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return reversed(found)
+
+
+def _trace_lines(error: BaseException) -> list[str]:
+    lines: list[str] = []
+    for item in _chain(error):
+        lines.append("Traceback (most recent call last):")
+        lines += [
+            f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+            for frame in traceback.extract_tb(item.__traceback__)
+        ]
+        kind = type(item)
+        lines.append(f"{kind.__module__}.{kind.__qualname__}: {REDACTED}")
+    return lines
+
+
+def safe_path(path: str) -> str:
+    """A request path for a log line: no query string, no token, nothing but ids and words."""
+    segments = path.split("?", 1)[0].split("/")
+    kept: list[str] = []
+    for index, segment in enumerate(segments):
+        after_token_word = index > 0 and segments[index - 1] in _TOKEN_AFTER
+        plain = _PLAIN_SEGMENT.match(segment) or _UUID_SEGMENT.match(segment) or not segment
+        kept.append(segment if plain and not after_token_word else REDACTED)
+    return "/".join(kept)
+
+
+def _scrubbed(text: str) -> str:
+    for pattern in _PHI_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def standard_library_record(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A standard-library record as a structlog event: the logger's name, an access line rebuilt
+    from its parts (uvicorn's holds the client's address and the full path with its query), and
+    any other message scrubbed of what looks like a phone number, an email or coordinates."""
+    record = event_dict.get("_record")
+    arguments = event_dict.pop("positional_args", ())
+    if not isinstance(record, logging.LogRecord):
+        return event_dict
+    event_dict["logger"] = record.name
+    if record.name == "uvicorn.access" and isinstance(arguments, tuple) and len(arguments) == 5:
+        _client, method, path, _version, status = arguments
+        event_dict["event"] = "http.request"
+        event_dict["method"] = str(method)
+        event_dict["path"] = safe_path(str(path))
+        event_dict["status"] = status
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        event_dict["event"] = _scrubbed(str(event_dict.get("event", "")))
+    return event_dict
+
+
+def _renderer(settings: Settings) -> Any:
+    if settings.log_format is LogFormat.JSON:
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+
+
+def configure_logging(settings: Settings) -> None:
+    renderer = _renderer(settings)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            exceptions_without_messages,
             redact_phi,
-            strip_exception_messages,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -112,6 +194,26 @@ def configure_logging(settings: Settings) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr, format="%(message)s")
-    for noisy in ("alembic", "httpx", "temporalio.activity"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                standard_library_record,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                exceptions_without_messages,
+                redact_phi,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            pass_foreign_args=True,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # uvicorn's loggers write through the root's handler, not handlers of their own.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

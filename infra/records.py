@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.auth import new_token, token_hash
+from api.auth import TOKEN_LIFETIME, new_token, token_hash
 from domain.models import Client, Consent, EmergencyContact, Notification, Program, Resource, Staff
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
@@ -36,16 +37,37 @@ async def create_program(session: AsyncSession, *, data: ProgramCreate) -> Progr
 
 
 async def create_staff(
-    session: AsyncSession, *, program_id: uuid.UUID, data: StaffCreate
+    session: AsyncSession,
+    *,
+    program_id: uuid.UUID,
+    data: StaffCreate,
+    token_lifetime: timedelta = TOKEN_LIFETIME,
 ) -> tuple[Staff, str]:
     """Create a staff member; the bearer token is returned here once and never stored."""
     token = new_token()
     staff = Staff.model_validate(
-        data, update={"program_id": program_id, "token_hash": token_hash(token)}
+        data,
+        update={
+            "program_id": program_id,
+            "token_hash": token_hash(token),
+            "token_expires_at": datetime.now(UTC) + token_lifetime,
+        },
     )
     session.add(staff)
     await session.flush()
     return staff, token
+
+
+async def rotate_token(
+    session: AsyncSession, *, staff: Staff, token_lifetime: timedelta = TOKEN_LIFETIME
+) -> str:
+    """Issue the staff member a new token; the old one stops working at once."""
+    token = new_token()
+    staff.token_hash = token_hash(token)
+    staff.token_expires_at = datetime.now(UTC) + token_lifetime
+    session.add(staff)
+    await session.flush()
+    return token
 
 
 async def staff_by_token(session: AsyncSession, *, token: str) -> Staff | None:

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.auth import new_token, token_hash
 from domain.models import Client, Staff
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
@@ -25,6 +24,7 @@ from infra.records import (
     create_program,
     create_staff,
     program_by_slug,
+    rotate_token,
 )
 
 DEMO_SLUG = "demo"
@@ -170,8 +170,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str
                     ),
                 )
             else:
-                token = new_token()
-                staff.token_hash = token_hash(token)
+                token = await rotate_token(session, staff=staff)
             tokens[role] = token
     return tokens
 

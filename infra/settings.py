@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +41,17 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "crisisdesk"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    # mTLS to Temporal: our client certificate and key, and the CA that signed the server's.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    decision_key: str | None = Field(
+        default=None,
+        description="base64 (32+ bytes): the API signs each decision it sends to the workflow, "
+        "the worker checks it; Temporal never holds it. Generated under the data dir in "
+        "development, required in production",
+    )
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"
     encryption_keys: str | None = Field(
@@ -54,7 +67,17 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = None
     dispatch_webhook_url: str | None = None
     webhook_secret: str | None = None
+    ack_key: str | None = Field(
+        default=None,
+        description="base64 of at least 32 random bytes: signs ack links (not shared with "
+        "any provider); generated under the data directory in development",
+    )
     public_url: str = "http://127.0.0.1:8000"
+    audit_key: str | None = Field(
+        default=None,
+        description="base64 (32+ bytes): keys the audit chain; generated under the data dir "
+        "in development, required in production",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -79,6 +102,18 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port with a port from 1 to 65535")
         return value
 
+    @field_validator("ack_key", "audit_key", "decision_key")
+    @classmethod
+    def _ack_key_of_32_bytes(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                key = base64.b64decode(value.strip(), validate=True)
+            except ValueError:
+                raise ValueError("must be base64 (of at least 32 random bytes)") from None
+            if len(key) < 32:
+                raise ValueError("must be at least 32 bytes (base64 of os.urandom(32))")
+        return value
+
     @field_validator("webhook_secret", "twilio_auth_token")
     @classmethod
     def _no_placeholder_secret(cls, value: str | None) -> str | None:
@@ -96,6 +131,24 @@ class Settings(BaseSettings):
                 )
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise ValueError(f"{ENV_PREFIX}DATABASE_URL must be PostgreSQL in production")
+            if (urlsplit(self.database_url).password or "").lower() in _PLACEHOLDERS:
+                raise ValueError(f"{ENV_PREFIX}DATABASE_URL has a placeholder password")
+            if not self.audit_key:
+                raise ValueError(f"{ENV_PREFIX}AUDIT_KEY is required in production")
+            if not self.decision_key:
+                raise ValueError(f"{ENV_PREFIX}DECISION_KEY is required in production")
+            if not self.ack_key:
+                raise ValueError(f"{ENV_PREFIX}ACK_KEY is required in production")
+            if not self.public_url.lower().startswith("https://"):
+                raise ValueError(f"{ENV_PREFIX}PUBLIC_URL must be https in production")
+        return self
+
+    @model_validator(mode="after")
+    def _temporal_tls_whole(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                f"{ENV_PREFIX}TEMPORAL_TLS_CERT and {ENV_PREFIX}TEMPORAL_TLS_KEY go together"
+            )
         return self
 
     @property

@@ -25,8 +25,9 @@ def verify(
     """Raise unless `header` signs `body` with `secret` within `tolerance` seconds of `now`
     (an old signature is refused, so a captured request cannot be replayed later)."""
     parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    timestamp, given = parts.get("t", ""), parts.get("v1", "")
-    if not timestamp.isdigit() or not given:
+    timestamp, given = parts.get("t", "").strip(), parts.get("v1", "").strip()
+    # ASCII digits only: `str.isdigit` accepts "²", which `int` then refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or not given:
         raise SignatureError("missing or malformed signature")
     if abs(now - int(timestamp)) > tolerance:
         raise SignatureError("the signature is too old or from the future")

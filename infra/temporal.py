@@ -1,8 +1,11 @@
-"""The one way to reach Temporal: pydantic payloads, encrypted by the codec, for API and worker."""
+"""The one way to reach Temporal: pydantic payloads, encrypted by the codec, for API and worker.
+
+Temporal is a trust boundary (SPEC 10.2): the connection is mutual TLS when the settings name a
+client certificate, every payload and failure message is encrypted (and only encrypted payloads
+are read back), and decisions carry the API's signature (infra/decision_signing.py).
+"""
 
 from __future__ import annotations
-
-import dataclasses
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -11,12 +14,12 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.incident import IncidentOpening, workflow_id_for
-from infra.codec import EncryptionCodec, Keyring
+from infra.codec import Keyring, sealed_data_converter
+from infra.decision_signing import DecisionSigning, decision_key_for
 from infra.settings import Settings
 from workflows.incident import IncidentWorkflow
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -29,14 +32,32 @@ def keyring_for(settings: Settings) -> Keyring:
 
 
 def data_converter_for(keyring: Keyring) -> DataConverter:
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
+    return sealed_data_converter(keyring)
+
+
+def tls_for(settings: Settings) -> TLSConfig | bool:
+    """Mutual TLS when a client certificate is configured; plaintext otherwise (development)."""
+    if settings.temporal_tls_cert is None or settings.temporal_tls_key is None:
+        return False
+    return TLSConfig(
+        client_cert=settings.temporal_tls_cert.read_bytes(),
+        client_private_key=settings.temporal_tls_key.read_bytes(),
+        server_root_ca_cert=(
+            settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+        ),
+        domain=settings.temporal_tls_server_name,
+    )
 
 
 async def connect_temporal(settings: Settings) -> Client:
+    """The API's and the worker's client; a worker built on it also checks decision
+    signatures, since a worker takes its client's interceptors."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter_for(keyring_for(settings)),
+        interceptors=[DecisionSigning(decision_key_for(settings))],
+        tls=tls_for(settings),
     )
 
 

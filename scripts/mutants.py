@@ -1,4 +1,5 @@
-"""`make mutants`: mutmut over the domain rules, then a score per module and the survivors.
+"""`make mutants`: mutmut over the domain rules and the enforcement code outside the domain (sending
+at most once, Idempotency-Key binding), then a score per module and the survivors.
 
 mutmut's settings (which modules, which tests) live in pyproject.toml under [tool.mutmut]; its work
 dir is ./mutants/ (gitignored). Survivors that no test can kill are listed, one per line with a

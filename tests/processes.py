@@ -11,6 +11,7 @@ Each takes the `CRISISDESK_*` environment the processes of a real deployment wou
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import signal
@@ -25,13 +26,17 @@ import httpx
 import psycopg
 
 from infra.embedded import stop_process
+from tests.helpers.stack import DECISION_KEY
 
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 
 
 def crisisdesk_env(fields: dict[str, object]) -> dict[str, str]:
-    """The process environment for these Settings fields (and none inherited from the shell)."""
+    """The process environment for these Settings fields (and none inherited from the shell).
+    The decision key is the test stack's unless given: a process worker checks the decisions
+    of an in-process API (tests.helpers.stack) and the reverse."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISISDESK_")}
+    env["CRISISDESK_DECISION_KEY"] = base64.b64encode(DECISION_KEY).decode()
     return env | {f"CRISISDESK_{k.upper()}": str(v) for k, v in fields.items()}
 
 

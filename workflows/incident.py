@@ -177,6 +177,7 @@ class IncidentWorkflow(IncidentEffects):
     escalate = decision_update(DecisionKind.ESCALATE)
     close = decision_update(DecisionKind.CLOSE)
     cancel = decision_update(DecisionKind.CANCEL)
+    reclassify = decision_update(DecisionKind.RECLASSIFY)
 
     def check_decision(self, kind: DecisionKind, request: DecisionRequest) -> None:
         """The validator of every decision update: refuse, and nothing reaches history."""
@@ -188,6 +189,8 @@ class IncidentWorkflow(IncidentEffects):
         self._state, effects = apply_decision(self._state, self._protocol, request, workflow.now())
         if self._state.revision == revision:
             return self._state  # the same request again: recorded once
+        if effects.protocol is not None:
+            self._protocol = effects.protocol  # reclassified: its protocol applies from now
         entry = self._state.decisions[-1]
         self._unprojected.append(entry)
         self._audit.append(audit.decided(self._state, entry))
@@ -222,6 +225,8 @@ class IncidentWorkflow(IncidentEffects):
     def _continued(self, opening: IncidentOpening) -> IncidentOpening:
         return opening.model_copy(
             update={
+                # A reclassified incident carries on under the protocol it was given.
+                "protocol": self._protocol,
                 "carried": IncidentCarry(
                     state=self._state,
                     pages=list(self._pages.values()),
@@ -229,7 +234,7 @@ class IncidentWorkflow(IncidentEffects):
                     unprojected=self._unprojected,
                     audit=self._audit,
                     projected_revision=self._projected_revision,
-                )
+                ),
             }
         )
 
@@ -249,6 +254,9 @@ class IncidentWorkflow(IncidentEffects):
 
     def _publish_search_attributes(self) -> None:
         s = self._state
+        if workflow.patched(sa.STAGE_AND_PROGRAM_ONLY):
+            self._publish_stage_and_program()
+            return
         values = (s.stage, s.risk_level or "unassessed", s.crisis_type, str(s.program_id))
         if values == self._published:
             return  # nothing searchable changed: no upsert, no event
@@ -259,6 +267,23 @@ class IncidentWorkflow(IncidentEffects):
                 sa.RISK_LEVEL.value_set(values[1]),
                 sa.CRISIS_TYPE.value_set(values[2]),
                 sa.PROGRAM.value_set(values[3]),
+            ]
+        )
+
+    def _publish_stage_and_program(self) -> None:
+        """Only what tells nothing about the client is searchable (SPEC 10.2); a run that
+        carries the retired clinical attributes (from before this patch) clears them."""
+        values = (self._state.stage, str(self._state.program_id))
+        if values == self._published:
+            return
+        self._published = values
+        held = workflow.info().typed_search_attributes
+        workflow.upsert_search_attributes(
+            [sa.STAGE.value_set(values[0]), sa.PROGRAM.value_set(values[1])]
+            + [
+                key.value_unset()
+                for key in sa.RETIRED_SEARCH_ATTRIBUTES
+                if held.get(key) is not None
             ]
         )
 

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 
 SEND_TIMEOUT = timedelta(seconds=30)
 REPORT_TO_INCIDENT_PATCH = "ladder-reports-to-incident"
+# A recipient whose consent was revoked gets nothing more: the ladder moves to the next one.
+CONSENT_STOPS_RECIPIENT_PATCH = "ladder-consent-stops-recipient"
 # The send activity heartbeats every second: a worker killed mid-send is noticed this fast.
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 
@@ -69,6 +71,10 @@ class ContactLadderWorkflow:
                 sent = await self._send(recipient, channel)
                 if sent:
                     await self._wait_until_done(plan.policy.ack_window)
+                elif self._consent_ended(recipient) and workflow.patched(
+                    CONSENT_STOPS_RECIPIENT_PATCH
+                ):
+                    break
         if self._done():
             return self._result()
         await self._page_supervisor()
@@ -96,6 +102,15 @@ class ContactLadderWorkflow:
     @workflow.query
     def attempts(self) -> list[LadderAttempt]:
         return self._attempts
+
+    def _consent_ended(self, recipient: LadderRecipient) -> bool:
+        """The last rung to this recipient was stopped: its consent is no longer current."""
+        last = self._attempts[-1] if self._attempts else None
+        return (
+            last is not None
+            and last.recipient_id == recipient.recipient_id
+            and last.outcome is AttemptOutcome.STOPPED
+        )
 
     def _done(self) -> bool:
         return self._ack is not None or self._stopped
@@ -135,6 +150,7 @@ class ContactLadderWorkflow:
             recipient_id=recipient.recipient_id,
             channel=channel,
             ack_expires_at=workflow.now() + policy.ack_link_valid_for,
+            consent_ids=recipient.consent_ids,
         )
         try:
             result = await workflow.execute_activity_method(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -60,6 +61,27 @@ def _sent_from_a_form(request: Request) -> bool:
     return media_type in FORM_MEDIA_TYPES
 
 
+async def _no_fields(request: Request) -> None:
+    """The button's JSON body is none or `{}`: an unknown field is 422, as everywhere."""
+    body = (await request.body()).strip()
+    if not body:
+        return
+    try:
+        sent = json.loads(body)
+    except ValueError:
+        raise Problem(422, "Unprocessable content", "body: not JSON", field="body") from None
+    if not isinstance(sent, dict):
+        raise Problem(422, "Unprocessable content", "body: must be an object", field="body")
+    if sent:
+        field = str(next(iter(sent)))
+        raise Problem(
+            422,
+            "Unprocessable content",
+            f"{field}: Extra inputs are not permitted",
+            errors=[{"field": field, "message": "Extra inputs are not permitted"}],
+        )
+
+
 class AckAnswer(BaseModel):
     status: Literal["acknowledged"]
     message: str
@@ -102,7 +124,9 @@ async def ack_confirmation_page(token: str, runtime: RuntimeDep) -> HTMLResponse
                 "ignored: none or `{}`. The link's page posts an empty "
                 "`application/x-www-form-urlencoded` form and is answered `text/html`."
             ),
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": False}}
+            },
         }
     },
 )
@@ -115,6 +139,8 @@ async def acknowledge(
     thank-you page; any other caller gets JSON.
     """
     claim = _claim_of(runtime, token)
+    if not _sent_from_a_form(request):
+        await _no_fields(request)
     acknowledged = await _signal_ack(
         temporal,
         claim.incident_id,
@@ -138,7 +164,12 @@ async def _twilio_form(request: Request, runtime: Runtime) -> dict[str, str]:
     settings = runtime.settings
     if not settings.twilio_auth_token:
         raise Problem(404, "Not found", "Twilio is not configured")
-    form = dict(parse_qsl((await request.body()).decode()))
+    try:
+        text = (await request.body()).decode()
+    except UnicodeDecodeError:
+        raise Problem(400, "Bad request", "the body is not UTF-8") from None
+    # Blank values are kept: Twilio signs every parameter it sends, `Body=` too.
+    form = dict(parse_qsl(text, keep_blank_values=True))
     url = f"{settings.public_url.rstrip('/')}{request.url.path}"
     if request.url.query:
         url = f"{url}?{request.url.query}"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from sqlmodel import col, func, select
 
 from api.auth import new_token, token_hash
-from api.deps import Admin, DirectoryReader, SessionDep
+from api.deps import Admin, DirectoryReader, SessionDep, audit_read, require
 from api.problems import Problem, not_found
+from domain.audit import AuditEntry
 from domain.models import Client, ClientDevice, Consent, EmergencyContact
 from domain.models.clients import (
     ClientCreate,
@@ -22,13 +24,20 @@ from domain.models.clients import (
     ConsentCreate,
     ConsentList,
     ConsentPublic,
+    ConsentRevoke,
     EmergencyContactCreate,
     EmergencyContactList,
     EmergencyContactPublic,
 )
+from domain.models.programs import Staff
+from domain.vocabulary import Role
+from infra.audit_log import append_audit_on
 from infra.records import add_consent, add_contact, create_client, in_program
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
+
+# SPEC 10.2: an admin or the clinician the client tells may end a consent.
+ConsentRevoker = Annotated[Staff, Depends(require(Role.ADMIN, Role.CLINICIAN))]
 
 
 async def _client(session: SessionDep, client_id: uuid.UUID, program_id: uuid.UUID) -> Client:
@@ -65,7 +74,11 @@ async def list_clients(
         )
     ).all()
     count = (await session.exec(select(func.count()).where(scope))).one()
-    return ClientList(data=[ClientPublic.model_validate(r) for r in rows], count=count)
+    listed = ClientList(data=[ClientPublic.model_validate(r) for r in rows], count=count)
+    if rows:  # names and phone numbers: reading them is audited
+        ids = [str(c.id) for c in listed.data]
+        await audit_read(session, staff, "clients.listed", detail={"client_ids": ids})
+    return listed
 
 
 @router.get("/{client_id}")
@@ -99,9 +112,11 @@ async def list_emergency_contacts(
             .order_by(col(EmergencyContact.priority), col(EmergencyContact.created_at))
         )
     ).all()
-    return EmergencyContactList(
+    listed = EmergencyContactList(
         data=[EmergencyContactPublic.model_validate(r) for r in rows], count=len(rows)
     )
+    await audit_read(session, staff, "contacts.listed", detail={"client_id": str(client_id)})
+    return listed
 
 
 @router.post("/{client_id}/consents", status_code=status.HTTP_201_CREATED)
@@ -110,6 +125,14 @@ async def record_consent(
 ) -> ConsentPublic:
     """Record a disclosure consent (or a 42 CFR Part 2 written consent) for a contact."""
     client = await _client(session, client_id, admin.program_id)
+    if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+        message = "the consent has already expired; record a consent that is current"
+        raise Problem(
+            422,
+            "Unprocessable content",
+            f"expires_at: {message}",
+            errors=[{"field": "expires_at", "message": message}],
+        )
     if body.contact_id is not None:
         contact = await session.get(EmergencyContact, body.contact_id)
         if contact is None or contact.client_id != client.id:
@@ -132,7 +155,45 @@ async def list_consents(client_id: uuid.UUID, admin: Admin, session: SessionDep)
             select(Consent).where(Consent.client_id == client.id).order_by(col(Consent.created_at))
         )
     ).all()
-    return ConsentList(data=[ConsentPublic.model_validate(r) for r in rows], count=len(rows))
+    listed = ConsentList(data=[ConsentPublic.model_validate(r) for r in rows], count=len(rows))
+    await audit_read(session, admin, "consents.listed", detail={"client_id": str(client_id)})
+    return listed
+
+
+@router.post("/{client_id}/consents/{consent_id}/revoke")
+async def revoke_consent(
+    client_id: uuid.UUID,
+    consent_id: uuid.UUID,
+    body: ConsentRevoke,
+    staff: ConsentRevoker,
+    session: SessionDep,
+) -> ConsentPublic:
+    """End a consent (the client withdrew it): no disclosure rests on it from now, and a
+    running contact ladder sends nothing more to a contact it was the basis for. Audited;
+    revoking it again changes nothing."""
+    client = await _client(session, client_id, staff.program_id)
+    consent = await session.get(Consent, consent_id)
+    if consent is None or consent.client_id != client.id:
+        raise not_found("consent")
+    if consent.revoked_at is None:
+        consent.revoked_at = datetime.now(UTC)
+        consent.revoked_by, consent.revocation_reason = staff.id, body.reason
+        entry = AuditEntry(
+            event_key=f"consent.revoked:{consent.id}",
+            program_id=staff.program_id,
+            action="consent.revoked",
+            actor_id=str(staff.id),
+            actor_role=staff.role,
+            at=consent.revoked_at,
+            detail={
+                "consent_id": str(consent.id),
+                "client_id": str(client.id),
+                "contact_id": str(consent.contact_id) if consent.contact_id else None,
+                "kind": consent.kind,
+            },
+        )
+        await append_audit_on(session, [entry], rows=[consent])
+    return ConsentPublic.model_validate(consent)
 
 
 @router.post("/{client_id}/devices", status_code=status.HTTP_201_CREATED)

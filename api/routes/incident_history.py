@@ -11,7 +11,7 @@ from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from api.deps import SessionDep, Supervisor, TemporalDep, audit_read
+from api.deps import Now, SessionDep, Supervisor, TemporalDep, audit_read, incident_access
 from api.incident_client import current_state, handle_for
 from api.incident_views import IncidentHistory, TimelineEvent
 from domain.models import AuditEvent, DecisionRecord, Incident, Notification
@@ -26,11 +26,15 @@ async def incident_history(
     supervisor: Supervisor,
     session: SessionDep,
     temporal: TemporalDep,
+    now: Now,
 ) -> IncidentHistory:
-    """One timeline: the workflow's own event history merged with decisions, pages and audit."""
-    incident = await in_program(session, Incident, incident_id, supervisor.program_id)
+    """One timeline: the workflow's own event history merged with decisions, pages and audit.
+
+    A supervisor of another program reads it only under a running break-glass grant."""
+    access = await incident_access(session, supervisor, incident_id, now)
+    incident = await in_program(session, Incident, incident_id, access.program_id)
     if incident is None:
-        await current_state(temporal, session, incident_id, supervisor.program_id)
+        await current_state(temporal, session, incident_id, access.program_id)
     events: list[TimelineEvent] = []
     async for event in handle_for(temporal, incident_id).fetch_history_events():
         if event.event_type not in _QUIET_EVENTS:
@@ -78,7 +82,14 @@ async def incident_history(
             )
         )
     events.sort(key=lambda e: e.at)
-    await audit_read(session, supervisor, "incident.history_read", incident_id=incident_id)
+    await audit_read(
+        session,
+        supervisor,
+        "incident.history_read",
+        incident_id=incident_id,
+        program_id=access.program_id,
+        detail=access.audit_detail(),
+    )
     return IncidentHistory(incident_id=incident_id, events=events)
 
 

@@ -12,8 +12,24 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.decision_context import channels_of_client, check_owner, disclosure_context, key_reused
-from api.deps import Clinical, CurrentStaff, RuntimeDep, SessionDep, TemporalDep, audit_read
+from api.decision_context import channels_of_client, check_owner, disclosure_context
+from api.deps import (
+    Clinical,
+    CurrentStaff,
+    Now,
+    RuntimeDep,
+    SessionDep,
+    TemporalDep,
+    audit_read,
+    incident_access,
+)
+from api.idempotency import (
+    decision_id_for,
+    decision_update_id,
+    incident_id_for,
+    is_replay,
+    key_reused,
+)
 from api.incident_client import client_of, closed_or_missing, current_state, handle_for
 from api.incident_views import (
     IncidentCreate,
@@ -31,6 +47,7 @@ from domain.decisions import (
     DecisionRequest,
     DispatchRequest,
     NotifyContacts,
+    Reclassify,
 )
 from domain.incident import IncidentOpening
 from domain.incident.machine import open_incident as initial_state
@@ -44,7 +61,6 @@ from workflows.incident import DECISION_UPDATES
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
-_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a4e-9d1b-4c55-8a57-2f1f3c7d9e10")
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
 
@@ -75,11 +91,7 @@ async def open_incident(
             "no such client",
             errors=[{"field": "client_id", "message": "no such client"}],
         )
-    incident_id = (
-        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{staff.program_id}:{idempotency_key}")
-        if idempotency_key
-        else uuid.uuid4()
-    )
+    incident_id = incident_id_for(staff.program_id, idempotency_key)
     digest = request_digest(body)
     protocol = protocol_for(body.crisis_type)
     opening = IncidentOpening(
@@ -100,7 +112,12 @@ async def open_incident(
         await start_incident(temporal, opening, task_queue=runtime.settings.task_queue)
     except WorkflowAlreadyStartedError:
         existing, live = await current_state(temporal, session, incident_id, staff.program_id)
-        if existing.request_digest not in (None, digest) or existing.client_id != body.client_id:
+        if not is_replay(
+            first_digest=existing.request_digest,
+            first_client_id=existing.client_id,
+            digest=digest,
+            client_id=body.client_id,
+        ):
             raise key_reused("incident") from None
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -145,7 +162,7 @@ async def list_incidents(
         count = (
             await session.exec(select(func.count()).select_from(Incident).where(*filters))
         ).one()
-    return IncidentList(
+    listed = IncidentList(
         data=[
             IncidentSummary(
                 id=r.id,
@@ -162,6 +179,10 @@ async def list_incidents(
         ],
         count=count,
     )
+    if rows:  # the list shows clinical facts (type, risk, stage): reading it is audited
+        ids = [str(r.id) for r in listed.data]
+        await audit_read(session, staff, "incidents.listed", detail={"incident_ids": ids})
+    return listed
 
 
 @router.get("/{incident_id}")
@@ -170,14 +191,19 @@ async def get_incident(
     staff: Clinical,
     session: SessionDep,
     temporal: TemporalDep,
+    now: Now,
 ) -> IncidentView:
     """Current state, live from the workflow (the projection if the workflow cannot answer), with
     each delivery attempt and each follow-up task.
 
-    Reading an incident's clinical detail is an audit event.
+    Reading an incident's clinical detail is an audit event. A supervisor of another program
+    reads it only under a running break-glass grant (and records no decision).
     """
-    state, live = await current_state(temporal, session, incident_id, staff.program_id)
+    access = await incident_access(session, staff, incident_id, now)
+    state, live = await current_state(temporal, session, incident_id, access.program_id)
     view = incident_view(state, role=Role(staff.role), live=live)
+    if access.grant_id is not None:
+        view.allowed_decisions = []
     attempts = await session.exec(
         select(Notification)
         .where(Notification.incident_id == incident_id)
@@ -214,7 +240,14 @@ async def get_incident(
         }
         for t in tasks.all()
     ]
-    await audit_read(session, staff, "incident.read", incident_id=incident_id)
+    await audit_read(
+        session,
+        staff,
+        "incident.read",
+        incident_id=incident_id,
+        program_id=access.program_id,
+        detail=access.audit_detail(),
+    )
     return view
 
 
@@ -256,11 +289,7 @@ async def record_decision(
             disclosure = await disclosure_context(session, client_id)
         else:
             client_channels = await channels_of_client(session, client_id)
-    decision_id = (
-        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"decision:{incident_id}:{staff.id}:{idempotency_key}")
-        if idempotency_key
-        else uuid.uuid4()
-    )
+    decision_id = decision_id_for(incident_id, staff.id, idempotency_key)
     digest = request_digest(decision)
     request = DecisionRequest(
         decision_id=decision_id,
@@ -269,6 +298,8 @@ async def record_decision(
         disclosure=disclosure,
         client_channels=client_channels,
         request_digest=digest,
+        # A reclassified incident takes the new type's protocol as it is now, frozen from then.
+        protocol=protocol_for(decision.crisis_type) if isinstance(decision, Reclassify) else None,
     )
     handle = handle_for(temporal, incident_id)
     try:
@@ -278,7 +309,7 @@ async def record_decision(
                 request,
                 # Bound to the body: Temporal answers a repeated id with the first result, and
                 # the workflow refuses the same key with another body.
-                id=f"{decision_id}:{digest[:16]}",
+                id=decision_update_id(decision_id, digest),
                 rpc_timeout=UPDATE_TIMEOUT,
             )
         )

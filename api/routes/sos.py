@@ -9,10 +9,9 @@ the database cannot keep it either is the answer 503, and that problem carries t
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections import defaultdict, deque
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -20,7 +19,7 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Body, Depends, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +45,7 @@ from infra.sos_outbox import (
     sos_location,
     sos_opening,
 )
+from infra.sos_rate_limit import press_allowed
 from infra.temporal import start_incident
 from workflows.incident import IncidentWorkflow
 
@@ -53,11 +53,12 @@ router = APIRouter(prefix="/v1", tags=["sos"])
 log = structlog.get_logger("crisisdesk.api")
 
 _SOS_NAMESPACE = uuid.UUID("0b7f3c1e-5a2d-4e8f-9c61-3d2a7e5b9f14")
-_device_bearer = HTTPBearer(auto_error=False, description="Client device token")
-# Per device, per API process: enough to stop a stuck button, never a real second press.
-RATE_LIMIT_PRESSES = 6
-RATE_LIMIT_SECONDS = 60.0
-_presses: dict[uuid.UUID, deque[float]] = defaultdict(deque)
+# A scheme of its own in the OpenAPI document: a device token is not a staff token.
+_device_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="DeviceToken",
+    description="A client device's token (issued by an admin), not a staff token",
+)
 # What Temporal gets to take a press before it is kept for the drain: the screen answers in ~1 s.
 TEMPORAL_BUDGET = timedelta(milliseconds=600)
 HELP_IS_COMING = (
@@ -68,9 +69,19 @@ CALL_NOW = "We could not reach your care team. If you are in danger, call 911, o
 
 
 class SosRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _lat_and_lon_together(self) -> SosRequest:
+        if self.lat is not None and self.lon is None:
+            raise ValueError("lon: required with lat")
+        if self.lon is not None and self.lat is None:
+            raise ValueError("lat: required with lon")
+        return self
 
 
 class CrisisNumber(BaseModel):
@@ -155,15 +166,16 @@ async def _device(
     return device
 
 
-def _rate_limited(device_id: uuid.UUID) -> bool:
-    now = time.monotonic()
-    window = _presses[device_id]
-    while window and now - window[0] > RATE_LIMIT_SECONDS:
-        window.popleft()
-    if len(window) >= RATE_LIMIT_PRESSES:
-        return True
-    window.append(now)
-    return False
+async def _rate_limited(session: AsyncSession, device_id: uuid.UUID, at: datetime) -> bool:
+    """Over the limit shared by every API process; a count the database cannot keep limits
+    nothing (the press goes on, and is answered)."""
+    try:
+        return not await press_allowed(session, device_id, at)
+    except DBAPIError as error:
+        log.error("sos.rate_limit_unavailable", error_type=type(error).__name__)
+        with suppress(DBAPIError):
+            await session.rollback()
+        return False
 
 
 @dataclass
@@ -208,7 +220,8 @@ async def sos(
     201 when the incident opened or the press joined it; 202 when Temporal could not take the
     press: it is kept and opened as soon as Temporal is back. Every answer, a problem too,
     carries the crisis numbers (911, 988, and the nearest crisis line when it can be read)."""
-    if _rate_limited(device.id):
+    now = datetime.now(UTC)
+    if await _rate_limited(session, device.id, now):
         raise _problem(
             429,
             "Too many requests",
@@ -221,7 +234,6 @@ async def sos(
         if body is not None and body.lat is not None and body.lon is not None
         else None
     )
-    now = datetime.now(UTC)
     numbers = list(EMERGENCY_NUMBERS)
     try:
         client = await session.get(Client, device.client_id)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
 from sqlmodel import col, func, select
 
 from api.deps import Admin, SessionDep
 from api.problems import not_found
+from domain.audit import AuditEntry
 from domain.models import Program, Staff
 from domain.models.programs import (
     ProgramPublic,
+    ProgramUpdate,
     StaffCreate,
     StaffList,
     StaffPublic,
     StaffWithToken,
 )
+from infra.audit_log import append_audit_on
 from infra.records import create_staff, in_program
 
 router = APIRouter(prefix="/v1", tags=["staff"])
@@ -28,6 +32,30 @@ async def my_program(admin: Admin, session: SessionDep) -> ProgramPublic:
     program = await session.get(Program, admin.program_id)
     if program is None:
         raise not_found("program")
+    return ProgramPublic.model_validate(program)
+
+
+@router.patch("/programs/me")
+async def change_my_program(
+    body: ProgramUpdate, admin: Admin, session: SessionDep
+) -> ProgramPublic:
+    """Mark the program as a 42 CFR Part 2 program (or not): in a Part 2 program every incident
+    is Part 2-protected, so family is told only with written Part 2 consent. Audited."""
+    program = await session.get(Program, admin.program_id)
+    if program is None:
+        raise not_found("program")
+    if program.part2_program != body.part2_program:
+        program.part2_program = body.part2_program
+        entry = AuditEntry(
+            event_key=f"program.part2:{uuid.uuid4()}",
+            program_id=program.id,
+            action="program.part2_changed",
+            actor_id=str(admin.id),
+            actor_role=admin.role,
+            at=datetime.now(UTC),
+            detail={"part2_program": body.part2_program},
+        )
+        await append_audit_on(session, [entry], rows=[program])
     return ProgramPublic.model_validate(program)
 
 

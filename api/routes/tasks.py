@@ -130,16 +130,16 @@ async def list_tasks(
     count = (
         await session.exec(select(func.count()).select_from(FollowUpTask).where(*filters))
     ).one()
-    if rows:  # the list shows safety plans: reading them is an audited access
-        await audit_read(
-            session, staff, "tasks.read", detail={"task_ids": [str(t.id) for t, _, _ in rows]}
-        )
-    return TaskList(
+    listed = TaskList(
         data=[
             _view(_Listed(task=task, first_name=first, phone=phone)) for task, first, phone in rows
         ],
         count=count,
     )
+    if rows:  # the list shows safety plans: reading them is an audited access
+        ids = [str(t.id) for t in listed.data]
+        await audit_read(session, staff, "tasks.read", detail={"task_ids": ids})
+    return listed
 
 
 @router.post(
@@ -157,7 +157,9 @@ async def claim_task(
         handle.execute_update(FollowUpWorkflow.claim_task, request, rpc_timeout=UPDATE_TIMEOUT),
         listed.task,
     )
-    return _view(listed, state)
+    view = _view(listed, state)
+    await _audit_task_read(session, staff, listed.task)
+    return view
 
 
 @router.post(
@@ -191,7 +193,18 @@ async def complete_task(
         handle.execute_update(FollowUpWorkflow.complete_task, request, rpc_timeout=UPDATE_TIMEOUT),
         listed.task,
     )
-    return _view(listed, state)
+    view = _view(listed, state)
+    await _audit_task_read(session, staff, listed.task)
+    return view
+
+
+async def _audit_task_read(session: SessionDep, staff: Staff, task: FollowUpTask) -> None:
+    """The answer shows the task's safety plan and callback number: an audited read (made after
+    the answer is built: a retried audit append rolls back, which expires the rows read)."""
+    incident_id, task_ids = task.incident_id, [str(task.id)]
+    await audit_read(
+        session, staff, "tasks.read", incident_id=incident_id, detail={"task_ids": task_ids}
+    )
 
 
 def _handle(

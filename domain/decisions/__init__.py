@@ -28,6 +28,7 @@ from domain.decisions import (
     note,
     notify_contacts,
     reassign,
+    reclassify,
 )
 from domain.decisions.assessment import Assessment
 from domain.decisions.base import CLINICAL, Change, DecisionKindSpec, Verdict
@@ -44,9 +45,11 @@ from domain.decisions.escalate import Escalate
 from domain.decisions.note import Note
 from domain.decisions.notify_contacts import NotifyContacts
 from domain.decisions.reassign import Reassign
+from domain.decisions.reclassify import Reclassify
 from domain.disclosure import ConsentFacts, ContactFacts
 from domain.incident.state import Actor
 from domain.location import Location
+from domain.protocols.base import CrisisProtocol
 from domain.vocabulary import Channel, DecisionKind, Role
 
 _KIND_MODULES = (
@@ -64,6 +67,7 @@ _KIND_MODULES = (
     escalate,
     close,
     cancel,
+    reclassify,
 )
 DECISIONS: dict[DecisionKind, DecisionKindSpec[Any]] = {m.SPEC.kind: m.SPEC for m in _KIND_MODULES}
 
@@ -81,7 +85,8 @@ Decision = Annotated[
     | Reassign
     | Escalate
     | Close
-    | Cancel,
+    | Cancel
+    | Reclassify,
     Field(discriminator="kind"),
 ]
 
@@ -103,6 +108,8 @@ class DisclosureContext(BaseModel):
 
     contacts: list[ContactOnFile]
     consents: list[ConsentFacts]
+    # The program is a 42 CFR Part 2 program: every incident of it is Part 2-protected.
+    part2_program: bool = False
 
 
 class DecisionRequest(BaseModel):
@@ -118,6 +125,11 @@ class DecisionRequest(BaseModel):
     client_channels: tuple[Channel, ...] | None = None
     # A digest of the decision body: the same decision id with another body is refused.
     request_digest: str | None = None
+    # The API's HMAC over this request, its incident and its actor (infra/decision_signing.py):
+    # the worker refuses a decision without it, so reaching Temporal is not enough to decide.
+    signature: str | None = Field(default=None, max_length=200)
+    # For `reclassify`: the new crisis type's protocol as the API has it, frozen from now on.
+    protocol: CrisisProtocol | None = None
 
 
 def _check_registry() -> None:
@@ -161,6 +173,7 @@ __all__ = [
     "Note",
     "NotifyContacts",
     "Reassign",
+    "Reclassify",
     "SafetyPlan",
     "Verdict",
 ]

@@ -26,9 +26,10 @@ _T = TypeVar("_T")
 class Assessment(DecisionBody):
     kind: Literal[DecisionKind.ASSESSMENT] = DecisionKind.ASSESSMENT
     instrument: Instrument
-    answers: dict[str, bool] | None = None
-    scores: dict[str, int] | None = None
-    signs: list[str] | None = None
+    # Bounded by the largest instrument: C-SSRS 7 answers, COWS 11 items, 10 overdose signs.
+    answers: dict[str, bool] | None = Field(default=None, max_length=7)
+    scores: dict[str, int] | None = Field(default=None, max_length=11)
+    signs: list[str] | None = Field(default=None, max_length=10)
     risk_override: RiskLevel | None = None
     justification: str | None = Field(default=None, max_length=4000)
     notes: str | None = Field(default=None, max_length=4000)

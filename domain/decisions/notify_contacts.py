@@ -1,5 +1,6 @@
-"""`notify_contacts`: tell emergency contacts, on a disclosure basis the rules allow; starts the
-contact ladder."""
+"""`notify_contacts`: tell emergency contacts, on a disclosure basis the rules allow, with its
+grounds (a threat or incapacity basis needs high risk or a justification); starts the contact
+ladder, each contact carrying the consents its disclosure rests on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.decisions.base import CLINICAL, Change, DecisionBody, DecisionKindSpec, Verdict
-from domain.disclosure import DisclosurePlan, plan_disclosure
+from domain.disclosure import DisclosurePlan, grounds_refusal, plan_disclosure, rule_detail
 from domain.incident.rules import advance
 from domain.incident.state import LadderSummary, Refusal
 from domain.notification import (
@@ -27,6 +28,8 @@ class NotifyContacts(DecisionBody):
     contact_ids: list[UUID] = Field(min_length=1, max_length=20)
     basis: DisclosureBasis
     emergency_nature: str | None = Field(default=None, max_length=500)
+    # Why a threat or incapacity basis holds when the recorded risk does not show it.
+    justification: str | None = Field(default=None, max_length=4000)
 
 
 def _plan(verdict: Verdict[NotifyContacts] | Change[NotifyContacts]) -> DisclosurePlan:
@@ -41,6 +44,8 @@ def _plan(verdict: Verdict[NotifyContacts] | Change[NotifyContacts]) -> Disclosu
         now=verdict.now,
         disclosed_by=request.actor.staff_id,
         nature_of_emergency=decision.emergency_nature,
+        part2_program=request.disclosure.part2_program,
+        assessed_with=[a.instrument for a in verdict.state.assessments],
     )
 
 
@@ -56,6 +61,15 @@ def refuse(verdict: Verdict[NotifyContacts]) -> Refusal | None:
         return verdict.invalid(
             f"not an emergency contact of this client: {unknown[0]}", "contact_ids"
         )
+    ungrounded = grounds_refusal(
+        basis=verdict.decision.basis,
+        risk_level=verdict.state.risk_level,
+        justification=verdict.decision.justification,
+    )
+    if ungrounded is not None:
+        return verdict.conflict(
+            rule_detail(ungrounded), f"disclosure_refused:{ungrounded}", "justification"
+        )
     plan = _plan(verdict)
     if plan.refusals:
         first = plan.refusals[0]
@@ -67,9 +81,10 @@ def refuse(verdict: Verdict[NotifyContacts]) -> Refusal | None:
     return None
 
 
-def _ladder(change: Change[NotifyContacts]) -> LadderPlan:
+def _ladder(change: Change[NotifyContacts], plan: DisclosurePlan) -> LadderPlan:
     decision, request, s = change.decision, change.request, change.state
     assert request.disclosure is not None
+    relied = {r.contact_id: r.consent_ids for r in plan.relies_on}
     chosen = [c for c in request.disclosure.contacts if c.facts.contact_id in decision.contact_ids]
     chosen.sort(key=lambda c: (c.priority, decision.contact_ids.index(c.facts.contact_id)))
     return LadderPlan(
@@ -82,6 +97,7 @@ def _ladder(change: Change[NotifyContacts]) -> LadderPlan:
                 recipient_type=RecipientType.CONTACT,
                 recipient_id=c.facts.contact_id,
                 channels=c.channels,
+                consent_ids=relied.get(c.facts.contact_id, ()),
             )
             for c in chosen
         ],
@@ -91,9 +107,10 @@ def _ladder(change: Change[NotifyContacts]) -> LadderPlan:
 
 def apply(change: Change[NotifyContacts]) -> dict[str, Any]:
     s, decision = change.state, change.decision
-    plan = _ladder(change)
+    disclosure = _plan(change)
+    plan = _ladder(change, disclosure)
     change.effects.ladders.append(plan)
-    documentation = _plan(change).part2_documentation
+    documentation = disclosure.part2_documentation
     s.part2_disclosures.extend(documentation)
     s.ladders.append(
         LadderSummary(
@@ -110,6 +127,7 @@ def apply(change: Change[NotifyContacts]) -> dict[str, Any]:
         "contact_ids": [str(r.recipient_id) for r in plan.recipients],
         "basis": decision.basis,
         "part2_documentation": [d.model_dump(mode="json") for d in documentation],
+        "consent_ids": [str(c) for r in disclosure.relies_on for c in r.consent_ids],
     }
 
 

@@ -18,6 +18,21 @@ def settle(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> Inc
     return arm_alarms(state, protocol, now)
 
 
+def rewindow(state: IncidentState, protocol: CrisisProtocol) -> None:
+    """Give the timers that have not sounded yet the windows of `protocol` (a reclassified
+    incident), from when each was armed; one that has paged keeps its escalation backoff."""
+    windows = {
+        AlarmName.ASSESSMENT_OVERDUE: protocol.assessment_window,
+        AlarmName.DISPATCH_OVERDUE: protocol.dispatch_window,
+        AlarmName.DISPATCH_UNCONFIRMED: protocol.dispatch_confirm_window,
+        AlarmName.CONTACT_LOST: protocol.lost_contact_window,
+    }
+    for alarm in state.alarms:
+        if alarm.pages_sent == 0 and alarm.name in windows:
+            alarm.due_at = alarm.armed_at + windows[alarm.name]
+    state.alarms.sort(key=lambda a: a.due_at)
+
+
 def arm_alarms(state: IncidentState, protocol: CrisisProtocol, now: datetime) -> IncidentState:
     """Arm the protocol's timers whose condition holds; drop those whose condition cleared."""
     wanted: dict[tuple[AlarmName, str], tuple[datetime, timedelta]] = {}

@@ -108,6 +108,8 @@ def apply_decision(
     decision = request.decision
     change = Change(state.model_copy(deep=True), protocol, request, decision, now)
     detail = DECISIONS[DecisionKind(decision.kind)].apply(change)
+    # A reclassified incident is settled (alarms, allowed decisions) under its new protocol.
+    protocol = change.effects.protocol or protocol
     s = change.state
     s.decisions.append(
         DecisionEntry(

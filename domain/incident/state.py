@@ -159,6 +159,8 @@ class Effects(BaseModel):
     followup: FollowUpPlan | None = None
     stop_ladders: list[UUID] = Field(default_factory=list)
     cancel_followup: bool = False
+    # The incident was reclassified: this protocol applies from now on.
+    protocol: CrisisProtocol | None = None
 
 
 class DecisionEntry(BaseModel):

@@ -66,7 +66,7 @@ class EmergencyContact(EmergencyContactBase, table=True):
 
 
 class EmergencyContactCreate(EmergencyContactBase, NulFreeText):
-    channels: list[Channel] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1, max_length=len(CONTACT_CHANNELS))
 
     @field_validator("channels")
     @classmethod
@@ -114,11 +114,13 @@ class Consent(ConsentBase, table=True):
     )
     expires_at: datetime | None = timestamp(nullable=True)
     revoked_at: datetime | None = timestamp(nullable=True)
+    revoked_by: uuid.UUID | None = Field(default=None, foreign_key="staff.id")
+    revocation_reason: str | None = Field(default=None, max_length=2000)
     recorded_by: uuid.UUID = Field(foreign_key="staff.id")
     created_at: datetime = timestamp()
 
 
-class ConsentCreate(ConsentBase):
+class ConsentCreate(ConsentBase, NulFreeText):
     @field_validator("expires_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
@@ -127,10 +129,18 @@ class ConsentCreate(ConsentBase):
         return value
 
 
+class ConsentRevoke(SQLModel, NulFreeText):
+    """Why the client withdrew (or the consent otherwise ends); kept with the consent."""
+
+    reason: str = Field(min_length=3, max_length=2000)
+
+
 class ConsentPublic(ConsentBase):
     id: uuid.UUID
     client_id: uuid.UUID
     revoked_at: datetime | None
+    revoked_by: uuid.UUID | None = None
+    revocation_reason: str | None = None
     recorded_by: uuid.UUID
     created_at: datetime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import enum_text, timestamp
@@ -18,6 +18,8 @@ class ProgramBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="America/Los_Angeles", max_length=64)
     crisis_line_phone: str = Field(default="988", max_length=32)
+    # A 42 CFR Part 2 program: every incident of it is Part 2-protected (SPEC 10.2).
+    part2_program: bool = False
 
 
 class Program(ProgramBase, table=True):
@@ -28,6 +30,14 @@ class Program(ProgramBase, table=True):
 
 class ProgramCreate(ProgramBase, NulFreeText):
     pass
+
+
+class ProgramUpdate(SQLModel):
+    """What an admin may change of their program."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    part2_program: bool
 
 
 class ProgramPublic(ProgramBase):
@@ -50,6 +60,10 @@ class Staff(StaffBase, table=True):
     token_hash: str = Field(unique=True, index=True, max_length=64)
     active: bool = True
     created_at: datetime = timestamp()
+    # The token's end (90 days by default; `crisisdesk staff rotate` issues the next), and its
+    # last use, written at most once a minute.
+    token_expires_at: datetime = timestamp()
+    last_used_at: datetime | None = timestamp(nullable=True)
 
 
 class StaffCreate(StaffBase, NulFreeText):
@@ -61,6 +75,8 @@ class StaffPublic(StaffBase):
     program_id: uuid.UUID
     active: bool
     created_at: datetime
+    token_expires_at: datetime
+    last_used_at: datetime | None
 
 
 class StaffWithToken(StaffPublic):

@@ -39,8 +39,8 @@ class Resource(ResourceBase, table=True):
 class ResourceCreate(ResourceBase, NulFreeText):
     """A resource to add; `hours` (see `domain.hours`) are on the program's local clock."""
 
-    services: list[str] = Field(default_factory=list)
-    hours: dict[str, str] = Field(default_factory=dict)
+    services: list[str] = Field(default_factory=list, max_length=20)
+    hours: dict[str, str] = Field(default_factory=dict, max_length=7)
 
     @model_validator(mode="before")
     @classmethod

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, BigInteger
 from sqlmodel import Field, SQLModel
 
 from domain.models.columns import timestamp
@@ -32,3 +32,15 @@ class SosOutboxPress(SQLModel, table=True):
     claimed_until: datetime | None = timestamp(nullable=True)
     attempts: int = 0
     opened_at: datetime | None = timestamp(nullable=True, index=True)
+
+
+class SosPressCount(SQLModel, table=True):
+    """How often a device's SOS button was pressed in one rate-limit window, counted in the
+    database so that every API process shares the limit."""
+
+    __tablename__ = "sos_press_count"
+
+    device_id: uuid.UUID = Field(foreign_key="client_device.id", primary_key=True)
+    # Unix seconds at which the window starts.
+    window_start: int = Field(sa_type=BigInteger, primary_key=True)
+    presses: int = 0

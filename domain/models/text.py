@@ -11,9 +11,10 @@ ZipCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
-class NulFreeText(BaseModel):
+class NulFreeText(BaseModel, extra="forbid"):
     """A shape callers send: none of its text holds a NUL character. PostgreSQL's text cannot
-    store one (a write would fail, or an activity retry forever) and no name or note needs one."""
+    store one (a write would fail, or an activity retry forever) and no name or note needs one.
+    An unknown field is refused (422), not silently dropped (SPEC 10.2)."""
 
     @field_validator("*")
     @classmethod

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from domain.instruments import DEFAULT_CIWA_AR_BANDS, DEFAULT_COWS_BANDS, ScoreBands
 from domain.vocabulary import CrisisType, DecisionKind, Instrument, RiskLevel, Stage
 
 K = DecisionKind
 
-ALWAYS = frozenset({K.NOTE, K.ESCALATE, K.REASSIGN, K.CLOSE})
+ALWAYS = frozenset({K.NOTE, K.ESCALATE, K.REASSIGN, K.CLOSE, K.RECLASSIFY})
 CLINICAL_WORK = frozenset(
     {
         K.ASSESSMENT,
@@ -89,6 +89,14 @@ class CrisisProtocol(BaseModel):
     escalation: EscalationPolicy = EscalationPolicy()
     ciwa_ar_bands: ScoreBands = DEFAULT_CIWA_AR_BANDS
     cows_bands: ScoreBands = DEFAULT_COWS_BANDS
+
+    @field_serializer("stage_decisions", when_used="json")
+    def _stage_decisions_in_order(
+        self, value: dict[Stage, frozenset[DecisionKind]]
+    ) -> dict[str, list[str]]:
+        # A set's order is not stable across processes: the same protocol serialises the same
+        # (a reclassify carries one in its signed request).
+        return {str(stage): sorted(kinds) for stage, kinds in value.items()}
 
     def allows(self, stage: Stage, kind: DecisionKind) -> bool:
         return kind in self.stage_decisions.get(stage, frozenset())

@@ -67,6 +67,8 @@ class Scope(Enum):
     RECORD = "record"  # names a record (path or body): another program's answers the unknown 404
     LISTED = "listed"  # lists the program's records: another program's are never in it
     NONE = "none"  # creates a record of the caller's own program: nothing of another to name
+    # Reaches another program's record on purpose (break-glass): 201 there, 409 on one's own.
+    FOREIGN = "foreign"
 
 
 Ids = dict[str, str]
@@ -124,6 +126,15 @@ ROUTES = [
         "incidents.history", "GET", "/v1/incidents/{incident}/history", SUPERVISORS, Scope.RECORD
     ),
     Route(
+        "incidents.break_glass",
+        "POST",
+        "/v1/incidents/{glass_incident}/break-glass",
+        SUPERVISORS,
+        Scope.FOREIGN,
+        lambda ids: {"reason": "Their client is in our ER; need the crisis plan"},
+        created=True,
+    ),
+    Route(
         "tasks.list",
         "GET",
         "/v1/tasks",
@@ -178,6 +189,14 @@ ROUTES = [
     ),
     Route("consents.list", "GET", "/v1/clients/{client}/consents", ADMINS, Scope.RECORD),
     Route(
+        "consents.revoke",
+        "POST",
+        "/v1/clients/{client}/consents/{consent}/revoke",
+        frozenset({ADMIN, CLINICIAN}),
+        Scope.RECORD,
+        lambda ids: {"reason": "Client withdrew consent"},
+    ),
+    Route(
         "devices.register",
         "POST",
         "/v1/clients/{client}/devices",
@@ -213,6 +232,15 @@ ROUTES = [
     ),
     Route("resources.detail", "GET", "/v1/resources/{resource}", DIRECTORY, Scope.RECORD),
     Route("programs.me", "GET", "/v1/programs/me", ADMINS, Scope.LISTED, listed="program"),
+    Route(
+        "programs.me.part2",
+        "PATCH",
+        "/v1/programs/me",
+        ADMINS,
+        Scope.LISTED,
+        lambda ids: {"part2_program": False},
+        listed="program",
+    ),
     Route("staff.list", "GET", "/v1/staff", ADMINS, Scope.LISTED, listed="staff_to_deactivate"),
     Route(
         "staff.add",
@@ -322,6 +350,9 @@ async def _program(
     client_path = f"/v1/clients/{client.id}"
     contact = await _post(http, f"{client_path}/contacts", admin, CONTACT)
     device = await _post(http, f"{client_path}/devices", admin, {"label": "tablet"})
+    consent = await _post(
+        http, f"{client_path}/consents", admin, {"kind": "part2", "contact_id": contact["id"]}
+    )
     resource = await _post(http, "/v1/resources", admin, RESOURCE)
     target = await _post(http, "/v1/staff", admin, {"name": "Leaving", "role": "clinician"})
     incident = await _post(
@@ -332,6 +363,18 @@ async def _program(
             "client_id": str(client.id),
             "crisis_type": "panic",
             "summary": "Panic attack during group",
+            "location": {"zip": "97201"},
+        },
+    )
+    # Break-glass opens an incident of its own: the detail and history cells stay 404 across.
+    glass_incident = await _post(
+        http,
+        "/v1/incidents",
+        clinician,
+        {
+            "client_id": str(client.id),
+            "crisis_type": "panic",
+            "summary": "Panic attack after group",
             "location": {"zip": "97201"},
         },
     )
@@ -361,7 +404,8 @@ async def _program(
             )
             found = list(rows.all())
             listed = await session.get(Incident, uuid.UUID(incident["id"]))
-        return found if len(found) >= 2 and listed is not None else None
+            glass = await session.get(Incident, uuid.UUID(glass_incident["id"]))
+        return found if len(found) >= 2 and listed and glass else None
 
     tasks = await eventually(tasks_projected, f"follow-up tasks of {slug}")
     ids = {
@@ -369,9 +413,11 @@ async def _program(
         "client": str(client.id),
         "contact": contact["id"],
         "device": device["id"],
+        "consent": consent["id"],
         "resource": resource["id"],
         "staff_to_deactivate": target["id"],
         "incident": incident["id"],
+        "glass_incident": glass_incident["id"],
         "task_to_claim": str(tasks[0].id),
         "task_to_complete": str(tasks[1].id),
     }
@@ -467,6 +513,10 @@ def _walk_bodies(home: ProgramWorld) -> list[tuple[DecisionKind, Callable[[dict[
             lambda s: {"kind": "deescalation", "techniques": ["grounding"], "outcome": "partial"},
         ),
         (DecisionKind.NOTE, lambda s: {"kind": "note", "text": "Sister can come over"}),
+        (
+            DecisionKind.RECLASSIFY,
+            lambda s: {"kind": "reclassify", "crisis_type": "self_harm", "reason": "Cut her arm"},
+        ),
         (DecisionKind.ESCALATE, lambda s: {"kind": "escalate", "reason": "Second opinion"}),
         (
             DecisionKind.NOTIFY_CONTACTS,
@@ -634,6 +684,9 @@ async def test_route_answers_by_role_and_program(world: World, cell: Cell) -> No
         await _post(world.http, path_of(route, ids, "claim"), caller, None)
     method, path, body = _request(route, ids)
     response = await world.http.request(method, path, json=body, headers=caller.auth())
+    if route.scope is Scope.FOREIGN:
+        assert response.status_code == (409 if cell.own else 201), response.text
+        return
     if cell.own:
         assert response.status_code == (201 if route.created else 200), response.text
         if route.scope is Scope.LISTED:
@@ -678,6 +731,7 @@ def test_the_table_names_every_staff_route_of_the_app(tmp_path: Path) -> None:
         "{incident_id}": "{incident}",
         "{client_id}": "{client}",
         "{device_id}": "{device}",
+        "{consent_id}": "{consent}",
         "{resource_id}": "{resource}",
         "{staff_id}": "{staff_to_deactivate}",
     }
@@ -685,8 +739,10 @@ def test_the_table_names_every_staff_route_of_the_app(tmp_path: Path) -> None:
     def normalised(path: str) -> str:
         for name, ours in placeholders.items():
             path = path.replace(name, ours)
-        return path.replace("{task_to_claim}", "{task_id}").replace(
-            "{task_to_complete}", "{task_id}"
+        return (
+            path.replace("{task_to_claim}", "{task_id}")
+            .replace("{task_to_complete}", "{task_id}")
+            .replace("{glass_incident}", "{incident}")
         )
 
     assert {(m, normalised(p)) for m, p in served} == {(m, normalised(p)) for m, p in tabled}
@@ -758,6 +814,11 @@ def _foreign_body(kind: DecisionKind, away: ProgramWorld) -> dict[str, Any]:
         DecisionKind.ESCALATE: {"kind": "escalate", "reason": "Not yours"},
         DecisionKind.CLOSE: {"kind": "close", "reason": "Not yours"},
         DecisionKind.CANCEL: {"kind": "cancel", "reason": "Not yours"},
+        DecisionKind.RECLASSIFY: {
+            "kind": "reclassify",
+            "crisis_type": "withdrawal",
+            "reason": "Not yours",
+        },
     }
     return bodies[kind]
 

@@ -6,15 +6,23 @@ ladder in tests/workflows/test_contact_ladder.py; here, the page itself and the 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.testing import WorkflowEnvironment
 
 from api.runtime import Runtime
 from infra.ack_tokens import AckClaim, issue_ack_token
-from tests.helpers.stack import Stack
+from tests.helpers.stack import Stack, running_stack
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -95,3 +103,41 @@ async def test_the_openapi_document_says_the_page_is_html_and_the_button_answers
     assert sorted(button["200"]["content"]) == ["application/json", "text/html"]
     for refused in (page["403"], button["403"]):
         assert list(refused["content"]) == ["application/problem+json"]
+
+
+WEBHOOK_SECRET = "the-dispatch-providers-secret"
+ACK_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def _claim() -> AckClaim:
+    return AckClaim(
+        incident_id=uuid4(),
+        ladder_id=uuid4(),
+        recipient_id=uuid4(),
+        channel="sms",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def keyed_stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    async with running_stack(
+        ts_env, database_url, sessions, tmp_path, webhook_secret=WEBHOOK_SECRET, ack_key=ACK_KEY
+    ) as stack:
+        yield stack
+
+
+async def test_the_dispatch_providers_secret_cannot_sign_an_ack_link(keyed_stack: Stack) -> None:
+    # What a holder of the webhook secret could sign before the ack key was separate.
+    derived = hashlib.sha256(b"crisisdesk-ack-v1:" + WEBHOOK_SECRET.encode()).digest()
+    forged = await keyed_stack.http.get(f"/v1/acks/{issue_ack_token(derived, _claim())}")
+    assert forged.status_code == 403, forged.text
+    signed = await keyed_stack.http.get(
+        f"/v1/acks/{issue_ack_token(base64.b64decode(ACK_KEY), _claim())}"
+    )
+    assert signed.status_code == 200, signed.text

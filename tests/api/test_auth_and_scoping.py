@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.models import Staff
 from domain.vocabulary import Role
+from infra.db import transaction
 from tests.helpers.problems import assert_problem
 from tests.helpers.programs import DemoProgram, make_program
 from tests.helpers.stack import Stack
+
+CLI = str(Path(sys.executable).parent / "crisisdesk")
 
 
 async def open_incident(stack: Stack, program: DemoProgram) -> dict[str, object]:
@@ -292,3 +302,89 @@ async def test_another_programs_resources_and_staff_are_out_of_reach(
     assert str(victim.id) not in {s["id"] for s in staff.json()["data"]}
     still_in = await stack.http.get("/v1/clients", headers=program.auth(Role.CLINICIAN))
     assert still_in.status_code == 200
+
+
+# --- tokens expire, rotate, and record their last use ----------------------------------------
+
+
+def crisisdesk(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRISISDESK_DATABASE_URL": database_url}
+    return subprocess.run(
+        [CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def test_an_expired_token_is_401_naming_the_expiry(
+    stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    clinician = program.staff[Role.CLINICIAN]
+    assert (await stack.http.get("/v1/clients", headers=program.auth(Role.CLINICIAN))).is_success
+    async with transaction(sessions) as session:
+        row = await session.get(Staff, clinician.id)
+        assert row is not None
+        row.token_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    expired = await stack.http.get("/v1/clients", headers=program.auth(Role.CLINICIAN))
+    assert "expired" in str(assert_problem(expired, 401)["detail"])
+    assert expired.headers["www-authenticate"] == "Bearer"
+
+
+async def test_new_tokens_last_90_days_and_their_last_use_is_recorded(
+    stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    added = await stack.http.post(
+        "/v1/staff",
+        json={"name": "New clinician", "role": "clinician"},
+        headers=program.auth(Role.ADMIN),
+    )
+    assert added.status_code == 201, added.text
+    lifetime = datetime.fromisoformat(added.json()["token_expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=89, hours=23) < lifetime <= timedelta(days=90)
+    assert added.json()["last_used_at"] is None
+    token = added.json()["token"]
+    assert (
+        await stack.http.get("/v1/clients", headers={"Authorization": f"Bearer {token}"})
+    ).is_success
+    listed = await stack.http.get("/v1/staff", headers=program.auth(Role.ADMIN))
+    newcomer = next(s for s in listed.json()["data"] if s["id"] == added.json()["id"])
+    assert newcomer["last_used_at"] is not None
+    assert "token" not in newcomer and "token_hash" not in newcomer
+
+
+async def test_rotate_issues_a_new_token_and_ends_the_old_one(
+    stack: Stack, program: DemoProgram, database_url: str
+) -> None:
+    supervisor = program.staff[Role.SUPERVISOR]
+    rotated = crisisdesk(database_url, "staff", "rotate", str(supervisor.id))
+    assert rotated.returncode == 0, rotated.stderr
+    new_token = rotated.stdout.strip()
+    assert new_token.startswith("cdk_")
+    old = await stack.http.get("/v1/incidents", headers=program.auth(Role.SUPERVISOR))
+    assert_problem(old, 401)
+    new = await stack.http.get("/v1/incidents", headers={"Authorization": f"Bearer {new_token}"})
+    assert new.status_code == 200, new.text
+    unknown = crisisdesk(database_url, "staff", "rotate", str(uuid.uuid4()))
+    assert unknown.returncode == 1
+    assert "no staff member" in unknown.stderr
+
+
+async def test_staff_add_takes_the_tokens_lifetime_in_days(
+    program: DemoProgram, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    added = crisisdesk(
+        database_url,
+        "staff",
+        "add",
+        "--program",
+        "demo",
+        "--role",
+        "followup",
+        "--name",
+        "Weekend caller",
+        "--expires-in",
+        "2",
+    )
+    assert added.returncode == 0, added.stderr
+    async with sessions() as session:
+        row = (await session.exec(select(Staff).where(Staff.name == "Weekend caller"))).one()
+    lifetime = row.token_expires_at - datetime.now(UTC)
+    assert timedelta(days=1, hours=23) < lifetime <= timedelta(days=2)

@@ -594,6 +594,22 @@ async def test_the_cli_adds_a_program_and_staff_whose_printed_token_works(
     assert clinician_token.encode() not in database
 
 
+async def test_the_cli_adds_a_part2_program_and_a_program_is_not_part2_by_default(
+    tmp_path: Path,
+) -> None:
+    """SPEC 10.2: `crisisdesk program add --part2`; false by default."""
+    assert _cli(tmp_path, "migrate").returncode == 0
+    for slug, flags in (("recovery", ["--part2"]), ("eastside", [])):
+        made = _cli(tmp_path, "program", "add", "--slug", slug, "--name", f"{slug} IOP", *flags)
+        assert made.returncode == 0, made.stderr
+        admin = _cli(tmp_path, "staff", "add", "--program", slug, "--role", "admin", "--name", "Jo")
+        assert admin.returncode == 0, admin.stderr
+        async with _api(tmp_path) as http:
+            me = await http.get("/v1/programs/me", headers=_bearer(admin.stdout.strip()))
+        assert me.status_code == 200, me.text
+        assert me.json()["part2_program"] is bool(flags), slug
+
+
 async def test_the_cli_seed_makes_the_demo_program_and_prints_a_working_token_per_role(
     tmp_path: Path,
 ) -> None:

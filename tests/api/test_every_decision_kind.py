@@ -31,6 +31,10 @@ async def test_every_kind_reaches_its_workflow_update(
             Role.CLINICIAN,
         ),
         ({"kind": "note", "text": "Sister can come over"}, Role.CLINICIAN),
+        (
+            {"kind": "reclassify", "crisis_type": "self_harm", "reason": "Cut her forearm"},
+            Role.CLINICIAN,
+        ),
         ({"kind": "escalate", "reason": "Second opinion on the plan"}, Role.CLINICIAN),
         (
             {

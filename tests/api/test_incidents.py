@@ -10,7 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.enums.v1 import EventType
 
 from domain.models import DecisionRecord, Incident
+from domain.models.clients import ClientCreate
 from domain.vocabulary import Role
+from infra.db import transaction
+from infra.records import create_client
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import Stack
@@ -218,6 +221,31 @@ async def test_same_idempotency_key_opens_one_incident(
         return count if count else None
 
     assert await eventually(one_row, "the incident row") == 1
+
+
+async def test_a_key_reused_for_another_client_never_answers_the_first_clients_incident(
+    stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with transaction(sessions) as session:
+        other = await create_client(
+            session,
+            program_id=program.program.id,
+            data=ClientCreate(first_name="Ben", last_name="Ode", phone="+15035550177"),
+        )
+    headers = {**program.auth(Role.CLINICIAN), "Idempotency-Key": "6f1c-shared-key"}
+    body = {"crisis_type": "panic", "summary": "Panic attack that will not settle"}
+    first = await stack.http.post(
+        "/v1/incidents", json={**body, "client_id": str(program.client.id)}, headers=headers
+    )
+    assert first.status_code == 201
+
+    reused = await stack.http.post(
+        "/v1/incidents", json={**body, "client_id": str(other.id)}, headers=headers
+    )
+
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert first.json()["id"] not in reused.text
 
 
 async def test_clinician_may_cancel_only_an_open_incident(

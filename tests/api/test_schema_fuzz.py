@@ -87,11 +87,13 @@ ROLE_FOR = {
     "POST /v1/clients/{client_id}/devices/{device_id}/revoke": Role.ADMIN,
     "POST /v1/resources": Role.ADMIN,
     "GET /v1/incidents/{incident_id}/history": Role.SUPERVISOR,
+    "POST /v1/incidents/{incident_id}/break-glass": Role.SUPERVISOR,
     "GET /v1/tasks": Role.FOLLOWUP,
     "POST /v1/tasks/{task_id}/claim": Role.FOLLOWUP,
     "POST /v1/tasks/{task_id}/complete": Role.FOLLOWUP,
 }
-DEVICE_ROUTES = {"POST /v1/sos"}
+# The OpenAPI document's two bearer schemes: a staff token, and a client device's token.
+STAFF_SCHEME, DEVICE_SCHEME = "StaffToken", "DeviceToken"
 
 API_DOCUMENT = create_app(Settings(database_url="sqlite://")).openapi()
 schema = schemathesis.openapi.from_dict(
@@ -162,11 +164,13 @@ class FuzzTarget:
         return asyncio.run_coroutine_threadsafe(bounded(), self.loop).result()
 
     def credentials(self, operation: schemathesis.APIOperation) -> dict[str, str]:
-        if operation.label in DEVICE_ROUTES:
+        """The token the operation's security scheme names, told apart by the document alone."""
+        schemes = {name for need in operation.definition.raw.get("security", []) for name in need}
+        if DEVICE_SCHEME in schemes:
             return {"Authorization": f"Bearer {self.device_token}"}
-        if not operation.definition.raw.get("security"):
-            return {}
-        return self.program.auth(ROLE_FOR.get(operation.label, Role.CLINICIAN))
+        if STAFF_SCHEME in schemes:
+            return self.program.auth(ROLE_FOR.get(operation.label, Role.CLINICIAN))
+        return {}
 
     def send(self, case: schemathesis.Case) -> httpx.Response:
         sent = case.as_transport_kwargs(
@@ -255,7 +259,7 @@ async def _real_records(
         },
         clinician,
     )
-    _, followup = await start_followup(stack, program, env, sessions)
+    _, followup = await start_followup(stack, program, sessions)
     ack_token = issue_ack_token(
         stack_app_secret(stack),
         AckClaim(
@@ -319,6 +323,7 @@ def fuzz_target(
         )
         served = await stack.http.get("/openapi.json")
         assert served.json() == API_DOCUMENT
+        assert set(API_DOCUMENT["components"]["securitySchemes"]) == {STAFF_SCHEME, DEVICE_SCHEME}
         device_token, real = await _real_records(stack, program, env, sessions)
         REAL_IDS.update(real)
         return FuzzTarget(loop, stack, program, device_token)

@@ -33,7 +33,7 @@ async def test_a_task_shows_what_a_followup_call_needs_and_no_clinical_notes(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
 
     tasks, count = await listed(stack, program.auth(Role.FOLLOWUP))
 
@@ -60,7 +60,7 @@ async def test_a_followup_role_token_cannot_read_clinical_notes(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
 
     incident = await stack.http.get(
         f"/v1/incidents/{plan.incident_id}", headers=program.auth(Role.FOLLOWUP)
@@ -78,7 +78,7 @@ async def test_clinicians_and_admins_may_not_use_the_task_queue(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     task_id = task_id_for(plan.incident_id, 1)
     for role in (Role.CLINICIAN, Role.ADMIN):
         assert_problem(await stack.http.get("/v1/tasks", headers=program.auth(role)), 403)
@@ -106,11 +106,10 @@ async def test_the_queue_filters_by_status_assignee_and_due_time_soonest_first(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    now = await ts_env.get_current_time()
-    _, a = await start_followup(stack, program, ts_env, sessions, starts_at=now)
-    _, b = await start_followup(
-        stack, program, ts_env, sessions, starts_at=now - timedelta(hours=12)
-    )
+    _, b = await start_followup(stack, program, sessions)
+    await ts_env.sleep(timedelta(hours=12))
+    _, a = await start_followup(stack, program, sessions)
+    now = a.starts_at
     followup = program.auth(Role.FOLLOWUP)
 
     tasks, count = await listed(stack, followup)
@@ -151,7 +150,7 @@ async def test_another_programs_task_is_not_found(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     other = await make_program(sessions, slug="other")
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     task_id = task_id_for(plan.incident_id, 1)
 
     assert (await listed(stack, other.auth(Role.FOLLOWUP)))[1] == 0
@@ -174,7 +173,7 @@ async def test_a_completion_with_a_wrong_body_is_refused_with_the_field(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     task_id = task_id_for(plan.incident_id, 1)
     assert (await work(stack, program, task_id, "claim"))["http_status"] == 200
 

@@ -5,18 +5,18 @@ checked on both sides of its risk threshold (a welfare check only at high or imm
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
-from domain.decisions import Actor, DecisionRequest, Location
+from domain.decisions import DecisionRequest
 from domain.decisions.assessment import Assessment
 from domain.decisions.contact_lost import ContactLost
 from domain.decisions.dispatch import DispatchRequest
 from domain.decisions.dispatch_update import DispatchUpdate
 from domain.decisions.note import Note
-from domain.incident import IncidentOpening, IncidentState
+from domain.incident import IncidentState
 from domain.incident.alarms import next_alarm_in, sound_due_alarms
 from domain.incident.machine import apply_decision, open_incident
 from domain.incident.state import AlarmName, PageTarget
@@ -30,15 +30,17 @@ from domain.vocabulary import (
     DispatchStatus,
     Instrument,
     RiskLevel,
-    Role,
+)
+from tests.helpers.domain_builders import (
+    CLINICIAN,
+    HOME,
+    NOW,
+    OWNER,
+    decision_request,
+    opening,
 )
 
 # The `other` protocol runs on the defaults the spec states.
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-PROGRAM = UUID("00000000-0000-4000-8000-00000000000a")
-OWNER = UUID("00000000-0000-4000-8000-0000000000b1")
-CLINICIAN = Actor(staff_id=str(OWNER), role=Role.CLINICIAN, program_id=PROGRAM)
-HOME = Location(address="12 Alder St, Portland OR 97201")
 ASSESSMENT_WINDOW = timedelta(minutes=5)  # SPEC 2: default assessment window
 IMMINENT_DISPATCH_WINDOW = timedelta(minutes=2)  # SPEC 2: imminent risk, no dispatch
 SIGNS_BY_RISK = {
@@ -49,21 +51,7 @@ SIGNS_BY_RISK = {
 
 
 def opened(crisis_type: CrisisType = CrisisType.OTHER, origin: str = "clinician") -> IncidentState:
-    return open_incident(
-        IncidentOpening(
-            incident_id=uuid4(),
-            program_id=PROGRAM,
-            client_id=uuid4(),
-            crisis_type=crisis_type,
-            summary="a crisis",
-            owner_id=OWNER,
-            opened_by=CLINICIAN,
-            opened_at=NOW,
-            protocol=protocol_for(crisis_type),
-            origin=origin,  # type: ignore[arg-type]
-        ),
-        NOW,
-    )
+    return open_incident(opening(crisis_type, origin=origin), NOW)
 
 
 def tracked(crisis_type: CrisisType = CrisisType.OTHER) -> IncidentState:
@@ -72,9 +60,7 @@ def tracked(crisis_type: CrisisType = CrisisType.OTHER) -> IncidentState:
 
 
 def decide(state: IncidentState, decision: object, at: datetime, **extra: object) -> IncidentState:
-    asked = DecisionRequest.model_validate(
-        {"decision_id": uuid4(), "actor": CLINICIAN, "decision": decision} | extra
-    )
+    asked = decision_request(decision, **extra)
     return apply_decision(state, protocol_for(state.crisis_type), asked, at)[0]
 
 

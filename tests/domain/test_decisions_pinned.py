@@ -6,8 +6,8 @@ risk-dependent rule is checked on both sides of its threshold.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
@@ -19,9 +19,7 @@ from domain.decisions import (
     Cancel,
     Close,
     ContactOnFile,
-    DecisionRequest,
     DisclosureContext,
-    Location,
 )
 from domain.decisions.assessment import Assessment
 from domain.decisions.contact_lost import ContactLost
@@ -35,7 +33,7 @@ from domain.decisions.note import Note
 from domain.decisions.notify_contacts import NotifyContacts
 from domain.decisions.reassign import Reassign
 from domain.disclosure import ContactFacts
-from domain.incident import IncidentOpening, IncidentState, Refusal
+from domain.incident import IncidentState, Refusal
 from domain.incident.machine import apply_decision, open_incident, refusal
 from domain.incident.state import Effects, PageTarget
 from domain.instruments import Band, ScoreBands
@@ -56,14 +54,19 @@ from domain.vocabulary import (
     Role,
     Stage,
 )
+from tests.helpers.domain_builders import (
+    CLINICIAN,
+    HOME,
+    LATER,
+    NOW,
+    OWNER,
+    PROGRAM,
+    opening,
+    tracking,
+)
+from tests.helpers.domain_builders import decision_request as request
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(minutes=3)
-PROGRAM = UUID("00000000-0000-4000-8000-00000000000a")
-OWNER = UUID("00000000-0000-4000-8000-0000000000b1")
-CLINICIAN = Actor(staff_id=str(OWNER), role=Role.CLINICIAN, program_id=PROGRAM)
 SUPERVISOR = Actor(staff_id="sup", role=Role.SUPERVISOR, program_id=PROGRAM)
-HOME = Location(address="12 Alder St, Portland OR 97201")
 K = DecisionKind
 
 # SPEC section 1 and the table of section 2: who records each decision kind.
@@ -84,6 +87,8 @@ SPEC_ROLES: dict[DecisionKind, set[Role]] = {
     K.CLOSE: {Role.SUPERVISOR},
     # A clinician may cancel an `open` incident entered in error.
     K.CANCEL: CLINICAL,
+    # SPEC 10.2: clinician, supervisor.
+    K.RECLASSIFY: CLINICAL,
 }
 CSSRS_HIGH = {
     "wish_dead": True,
@@ -98,27 +103,7 @@ CSSRS_MODERATE = CSSRS_HIGH | {"intent": False, "method": True}
 
 def opened(crisis_type: CrisisType = CrisisType.SUICIDAL_IDEATION) -> IncidentState:
     """An incident as the current workflow opens it (tracking dispatches and follow-ups)."""
-    state = open_incident(
-        IncidentOpening(
-            incident_id=uuid4(),
-            program_id=PROGRAM,
-            client_id=uuid4(),
-            crisis_type=crisis_type,
-            summary="a crisis",
-            owner_id=OWNER,
-            opened_by=CLINICIAN,
-            opened_at=NOW,
-            protocol=protocol_for(crisis_type),
-        ),
-        NOW,
-    )
-    return state.model_copy(update={"dispatch_tracking": True, "followup_tracking": True})
-
-
-def request(decision: object, actor: Actor = CLINICIAN, **extra: object) -> DecisionRequest:
-    return DecisionRequest.model_validate(
-        {"decision_id": uuid4(), "actor": actor, "decision": decision} | extra
-    )
+    return tracking(open_incident(opening(crisis_type), NOW))
 
 
 def decide(

@@ -5,36 +5,21 @@ the clinician's notes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from domain.decisions import Actor, DecisionRequest
+from domain.decisions import DecisionRequest
 from domain.decisions.assessment import Assessment
-from domain.incident import IncidentOpening, IncidentState
+from domain.incident import IncidentState
 from domain.incident import audit as incident_audit
 from domain.incident.machine import apply_decision, open_incident
 from domain.notification import Acknowledgement
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, Instrument, Role
+from domain.vocabulary import CrisisType, Instrument
+from tests.helpers.domain_builders import CLINICIAN, LATER, NOW, OWNER, PROGRAM, opening
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(minutes=3)
-PROGRAM = UUID("00000000-0000-4000-8000-00000000000a")
-OWNER = UUID("00000000-0000-4000-8000-0000000000b1")
 INCIDENT = UUID("00000000-0000-4000-8000-0000000000c1")
-CLINICIAN = Actor(staff_id=str(OWNER), role=Role.CLINICIAN, program_id=PROGRAM)
 PROTOCOL = protocol_for(CrisisType.SELF_HARM)
-OPENING = IncidentOpening(
-    incident_id=INCIDENT,
-    program_id=PROGRAM,
-    client_id=uuid4(),
-    crisis_type=CrisisType.SELF_HARM,
-    summary="a crisis",
-    owner_id=OWNER,
-    opened_by=CLINICIAN,
-    opened_at=NOW,
-    protocol=PROTOCOL,
-)
+OPENING = opening(CrisisType.SELF_HARM, incident_id=INCIDENT)
 
 
 def opened() -> IncidentState:

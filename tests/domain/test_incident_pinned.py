@@ -4,16 +4,16 @@ acknowledgements, ladder results, follow-up outcomes and the dispatch packet res
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
-from domain.decisions import Actor, DecisionRequest, Location
+from domain.decisions import DecisionRequest, Location
 from domain.decisions.assessment import Assessment
 from domain.decisions.contact_lost import ContactLost
 from domain.decisions.dispatch import DispatchRequest
-from domain.incident import IncidentOpening, IncidentState, SosPress
+from domain.incident import IncidentState, SosPress
 from domain.incident.machine import (
     apply_decision,
     close_after_followup,
@@ -31,14 +31,19 @@ from domain.incident.rules import dispatch_order
 from domain.incident.state import Effects, PageTarget
 from domain.notification import Acknowledgement, LadderPurpose, LadderResult, LadderStatus
 from domain.protocols import protocol_for
-from domain.vocabulary import Channel, CrisisType, DispatchService, Instrument, Role, Stage
+from domain.vocabulary import Channel, CrisisType, DispatchService, Instrument, Stage
+from tests.helpers.domain_builders import (
+    CLINICIAN,
+    HOME,
+    LATER,
+    NOW,
+    OWNER,
+    PROGRAM,
+    decision_request,
+    opening,
+    tracking,
+)
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATER = NOW + timedelta(minutes=3)
-PROGRAM = UUID("00000000-0000-4000-8000-00000000000a")
-OWNER = UUID("00000000-0000-4000-8000-0000000000b1")
-CLINICIAN = Actor(staff_id=str(OWNER), role=Role.CLINICIAN, program_id=PROGRAM)
-HOME = Location(address="12 Alder St, Portland OR 97201")
 PARK = Location(zip="97205")
 PROTOCOL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 CSSRS = {"wish_dead": True, "suicidal_thoughts": True, "method": False, "plan": False}
@@ -47,34 +52,19 @@ CSSRS_MODERATE = CSSRS | {"intent": False, "method": True, "behavior": False}
 
 
 def opened(origin: str = "clinician", location: Location | None = None) -> IncidentState:
-    incident_id = uuid4()
-    state = open_incident(
-        IncidentOpening(
-            incident_id=incident_id,
-            program_id=PROGRAM,
-            client_id=uuid4(),
-            crisis_type=CrisisType.SUICIDAL_IDEATION,
-            summary="a crisis",
-            owner_id=OWNER,
-            opened_by=CLINICIAN,
-            opened_at=NOW - timedelta(seconds=5),
-            protocol=PROTOCOL,
-            origin=origin,  # type: ignore[arg-type]
-            location=location,
-            request_digest="opening-digest",
-        ),
-        NOW,
+    asked = opening(
+        opened_at=NOW - timedelta(seconds=5),
+        origin=origin,
+        location=location,
+        request_digest="opening-digest",
     )
-    return state.model_copy(update={"dispatch_tracking": True, "followup_tracking": True})
+    return tracking(open_incident(asked, NOW))
 
 
 def decide(
     state: IncidentState, decision: object, at: datetime = LATER, **extra: object
 ) -> tuple[IncidentState, Effects]:
-    asked = DecisionRequest.model_validate(
-        {"decision_id": uuid4(), "actor": CLINICIAN, "decision": decision} | extra
-    )
-    return apply_decision(state, PROTOCOL, asked, at)
+    return apply_decision(state, PROTOCOL, decision_request(decision, **extra), at)
 
 
 def assessed(answers: dict[str, bool]) -> IncidentState:

@@ -75,6 +75,7 @@ class Case:
                     "kind": "notify_contacts",
                     "contact_ids": [self.contact_id],
                     "basis": "serious_imminent_threat",
+                    "justification": "Told us she is not safe tonight",
                 }
             ),
             Step({"kind": "note", "text": f"Drill check-in {self.number}"}),

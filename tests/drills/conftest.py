@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from infra.audit_log import audit_key_for, use_audit_key
 from infra.db import make_async_engine, session_factory
 from infra.embedded import dev_server_command
 from infra.seed import seed_demo
@@ -158,6 +159,8 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
         "log_format": "json",
     }
     settings = Settings(**fields)  # type: ignore[arg-type]
+    # The drill's processes key the audit chain under the data dir; the checks verify with it.
+    use_audit_key(audit_key_for(settings))
     engine = make_async_engine(database_url)
     tokens = {
         str(role): token for role, token in (await seed_demo(session_factory(engine))).items()

@@ -239,6 +239,7 @@ async def test_decisions_naming_a_wrong_owner_are_422_and_the_incident_works_on(
                 "kind": "notify_contacts",
                 "contact_ids": [contacts[(number + 1) % len(contacts)]],
                 "basis": "serious_imminent_threat",
+                "justification": "Told us she is not safe tonight",
             },
             "resource_id": {
                 "kind": "dispatch",
@@ -340,6 +341,7 @@ async def test_a_case_file_refusing_one_incident_leaves_the_others_and_its_pages
             "kind": "notify_contacts",
             "contact_ids": [contact_id],
             "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
         }
         await desk.accepted(incident_id, notify)
         await desk.accepted(incident_id, {"kind": "note", "text": "Sister on her way"})
@@ -436,7 +438,12 @@ async def test_an_incident_whose_first_row_is_refused_still_pages_and_notifies(
     incident = await desk.open_incident(client)
     await desk.accepted(
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [contact_id], "basis": "incapacity"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [contact_id],
+            "basis": "incapacity",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await desk.sleep(PANIC.assessment_window + LATE)
 
@@ -585,7 +592,12 @@ async def test_ladders_whose_every_contact_is_refused_end_paging_the_supervisor(
     async def walk(client: str, contact_ids: list[str]) -> dict[str, Any]:
         incident = await desk.open_incident(client)
         await desk.accepted(incident["id"], JUDGED_MODERATE)
-        notify = {"kind": "notify_contacts", "contact_ids": contact_ids, "basis": "incapacity"}
+        notify = {
+            "kind": "notify_contacts",
+            "contact_ids": contact_ids,
+            "basis": "incapacity",
+            "justification": "Told us she is not safe tonight",
+        }
         await desk.accepted(incident["id"], notify)
         return incident
 

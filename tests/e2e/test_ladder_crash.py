@@ -104,6 +104,7 @@ async def test_killed_worker_mid_send_never_texts_twice(
             "kind": "notify_contacts",
             "contact_ids": [contact.json()["id"]],
             "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
         },
         headers=clinician,
     )

@@ -1,63 +1,56 @@
-"""Follow-up tasks: start a follow-up workflow for a fresh incident, read its task rows, work a task
-through the API."""
+"""Follow-up tasks: walk a fresh incident to its follow-up, read its task rows, work a task through
+the API."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.service import RPCError
 
 from domain.followup import FollowUpPlan, FollowUpResult, followup_workflow_id
 from domain.models import FollowUpTask
-from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, RiskLevel, Role
+from domain.vocabulary import Role
 from tests.helpers.incidents import decide, open_incident
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import Stack
-from tests.workflows.scenarios import SAFETY_PLAN
+from tests.workflows.scenarios import CSSRS_MODERATE, DEESCALATED, disposition
 from workflows.followup import FollowUpWorkflow
 
-PROTOCOL = protocol_for(CrisisType.SUICIDAL_IDEATION)
 FollowUpHandle = WorkflowHandle[FollowUpWorkflow, FollowUpResult]
 
 
 async def start_followup(
     stack: Stack,
     program: DemoProgram,
-    ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
-    *,
-    starts_at: datetime | None = None,
 ) -> tuple[FollowUpHandle, FollowUpPlan]:
-    """A follow-up for a fresh incident of the program, on the protocol's default schedule,
-    once its tasks are in the database."""
+    """A follow-up as the product starts it: a fresh incident of the program walked through the
+    API to a disposition with a safety plan (its workflow starts the follow-up on the protocol's
+    schedule), once its tasks are in the database; with the plan the follow-up was started with."""
     incident = await open_incident(stack, program)
-    # Only the incident row is needed (the tasks reference it): keep its own alarms quiet.
-    await decide(stack, program, incident["id"], {"kind": "cancel", "reason": "entered in error"})
-    plan = FollowUpPlan(
-        incident_id=uuid.UUID(incident["id"]),
-        program_id=program.program.id,
-        client_id=program.client.id,
-        owner_id=program.staff[Role.CLINICIAN].id,
-        risk_level=RiskLevel.HIGH,
-        schedule=list(PROTOCOL.followup_schedule),
-        grace=PROTOCOL.followup_grace,
-        safety_plan=SAFETY_PLAN,
-        starts_at=starts_at or await ts_env.get_current_time(),
+    for body in (CSSRS_MODERATE, DEESCALATED, disposition(with_safety_plan=True)):
+        await decide(stack, program, incident["id"], body)
+    incident_id = uuid.UUID(incident["id"])
+    handle = stack.client.get_workflow_handle_for(
+        FollowUpWorkflow.run, followup_workflow_id(incident_id)
     )
-    handle = await stack.client.start_workflow(
-        FollowUpWorkflow.run,
-        plan,
-        id=followup_workflow_id(plan.incident_id),
-        task_queue=stack.settings.task_queue,
-    )
+
+    async def started() -> FollowUpPlan | None:
+        try:
+            history = await handle.fetch_history()
+        except RPCError:
+            return None
+        start = history.events[0].workflow_execution_started_event_attributes
+        [plan] = await stack.client.data_converter.decode(start.input.payloads, [FollowUpPlan])
+        return cast(FollowUpPlan, plan)
+
+    plan = await eventually(started, "the follow-up workflow started")
     await projected(sessions, plan.incident_id)
     return handle, plan
 

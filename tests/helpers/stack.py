@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from infra.codec import Keyring
+from infra.decision_signing import DecisionSigning
 from infra.settings import Settings
 from infra.temporal import data_converter_for
 from worker import build_worker
 
 KEYRING = Keyring.generate("test1")
+# The API's decision key: the stack's client signs with it and its worker checks it.
+DECISION_KEY = secrets.token_bytes(32)
 
 
 def encrypted_client(env: WorkflowEnvironment) -> Client:
@@ -31,6 +35,7 @@ def encrypted_client(env: WorkflowEnvironment) -> Client:
         env.client.service_client,
         namespace=env.client.namespace,
         data_converter=data_converter_for(KEYRING),
+        interceptors=[DecisionSigning(DECISION_KEY)],
     )
 
 

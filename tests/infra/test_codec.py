@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.exceptions import InvalidTag
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.incident import IncidentOpening
@@ -21,10 +22,13 @@ from infra.codec import (
     DEV_KEYRING_FILE,
     ENCODING,
     KEY_ID_METADATA,
+    REFUSED_ENCODING,
     EncryptionCodec,
     Keyring,
     KeyringError,
+    RefusedPayloadError,
 )
+from infra.temporal import data_converter_for
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import KEYRING, Stack
 
@@ -54,10 +58,30 @@ async def test_the_same_payload_encrypts_differently_each_time() -> None:
     assert first.data != second.data
 
 
-async def test_payloads_that_are_not_encrypted_pass_through_decode() -> None:
-    codec = EncryptionCodec(Keyring.generate("k1"))
-    plain = _payload("search attribute")
-    assert await codec.decode([plain]) == [plain]
+async def test_a_payload_that_is_not_encrypted_is_refused_not_read() -> None:
+    """Temporal is a trust boundary: plain JSON from a client without the key is never read."""
+    converter = data_converter_for(Keyring.generate("k1"))
+    with pytest.raises(RefusedPayloadError, match="not encrypted"):
+        await converter.decode([_payload("close as supervisor")], [str])
+
+
+async def test_failure_messages_and_stack_traces_are_encrypted_too() -> None:
+    """An error raised in workflow or activity code may quote PHI: Temporal stores it sealed."""
+    converter = data_converter_for(Keyring.generate("k1"))
+    try:
+        raise ApplicationError("could not text Ana Ruiz at +15035550100")
+    except ApplicationError as raised:
+        error = raised
+    failure = Failure()
+    await converter.encode_failure(error, failure)
+
+    stored = failure.SerializeToString()
+    assert b"Ana Ruiz" not in stored
+    assert b"+15035550100" not in stored
+    assert b"test_codec" not in stored  # the stack trace names this file
+    assert failure.encoded_attributes.metadata["encoding"] == ENCODING
+    decoded = await converter.decode_failure(failure)
+    assert str(decoded) == "could not text Ana Ruiz at +15035550100"
 
 
 async def test_old_key_still_decrypts_after_rotation_and_new_key_encrypts() -> None:
@@ -91,12 +115,13 @@ async def test_a_tampered_payload_or_a_swapped_key_id_does_not_decrypt() -> None
     flipped = bytearray(sealed.data)
     flipped[-1] ^= 0x01
     tampered = Payload(metadata=dict(sealed.metadata), data=bytes(flipped))
-    with pytest.raises(InvalidTag):
-        await codec.decode([tampered])
-
     relabelled = Payload(metadata={**sealed.metadata, KEY_ID_METADATA: b"b"}, data=sealed.data)
-    with pytest.raises(InvalidTag):
-        await codec.decode([relabelled])
+    converter = data_converter_for(keyring)
+    for forged in (tampered, relabelled):
+        [refused] = await codec.decode([forged])
+        assert refused.metadata["encoding"] == REFUSED_ENCODING
+        with pytest.raises(RefusedPayloadError, match="does not authenticate"):
+            await converter.decode([forged], [str])
 
 
 def _b64(length: int) -> str:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from infra.logging import REDACTED, configure_logging
+from infra.db import make_sync_engine
+from infra.logging import QUIET_LOGGERS, REDACTED, configure_logging
 from infra.settings import LogFormat, Settings
 
 
@@ -21,7 +24,7 @@ def restore_logging() -> Iterator[None]:
     structlog_config = structlog.get_config()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    quiet = {name: logging.getLogger(name).level for name in ("alembic", "httpx")}
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     yield
     structlog.configure(**structlog_config)
     root.handlers[:] = handlers
@@ -112,3 +115,91 @@ def test_an_exception_logged_with_phi_in_its_message_does_not_leak_it(
     assert "ValueError" in str(line.get("exception", ""))
     assert "Marisol" not in out
     assert "+15035550199" not in out
+
+
+MARISOL = ("Marisol", "Quintero-Vance", "+15035550199", "sertraline")
+
+
+def _refused_insert(tmp_path: Path) -> Exception:
+    """A real statement the database refuses, carrying a client's name, phone and note."""
+    engine = make_sync_engine(f"sqlite:///{tmp_path / 'refuses.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("CREATE TABLE client (name TEXT, phone TEXT, notes TEXT CHECK (notes = ''))")
+            )
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO client VALUES (:name, :phone, :notes)"),
+                {
+                    "name": "Marisol Quintero-Vance",
+                    "phone": "+15035550199",
+                    "notes": "Took 30 pills of sertraline",
+                },
+            )
+    except DBAPIError as error:
+        return error
+    finally:
+        engine.dispose()
+    raise AssertionError("the insert was not refused")
+
+
+def test_a_database_error_does_not_quote_its_parameters(tmp_path: Path) -> None:
+    error = _refused_insert(tmp_path)
+    assert "INSERT INTO client" in str(error)
+    for phi in MARISOL:
+        assert phi not in str(error)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_standard_library_logs_of_a_failed_statement_pass_the_same_redaction(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    configure_logging(Settings(log_format=LogFormat.JSON, data_dir=tmp_path))
+    error = _refused_insert(tmp_path)
+    # As Temporal's SDK logs a failed activity, and uvicorn an exception in the app.
+    try:
+        raise RuntimeError("could not record Marisol Quintero-Vance (+15035550199)") from error
+    except RuntimeError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    logging.getLogger("some.library").warning("texted +15035550199 at marisol@example.org")
+    out = capsys.readouterr().err
+    lines = _json_lines(out)
+    assert [line["event"] for line in lines][:2] == [
+        "Completing activity as failed",
+        "Exception in ASGI application",
+    ]
+    assert "sqlalchemy.exc.IntegrityError" in str(lines[0]["exception"])
+    assert "RuntimeError" in str(lines[0]["exception"])
+    for phi in (*MARISOL, "marisol@example.org"):
+        assert phi not in out
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_an_access_line_has_no_query_string_no_token_and_no_address(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    configure_logging(Settings(log_format=LogFormat.JSON, data_dir=tmp_path))
+    access = logging.getLogger("uvicorn.access")
+    incident_id = str(uuid.uuid4())
+    token = "eyJpbmNpZGVudF9pZCI6IjEyMyJ9.c2lnbmF0dXJlLW9mLXRoZS1saW5r"
+    for path in (
+        f"/v1/acks/{token}",
+        "/v1/resources/search?lat=45.5231&lon=-122.6765",
+        "/sos/ZGV2aWNlLXRva2VuLW9mLWFuYQ",
+        f"/v1/incidents/{incident_id}",
+    ):
+        access.info('%s - "%s %s HTTP/%s" %d', "203.0.113.9:51234", "GET", path, "1.1", 200)
+    out = capsys.readouterr().err
+    for secret in (token, "45.5231", "122.6765", "ZGV2aWNlLXRva2VuLW9mLWFuYQ", "203.0.113.9"):
+        assert secret not in out
+    paths = [line["path"] for line in _json_lines(out)]
+    assert paths == [
+        f"/v1/acks/{REDACTED}",
+        "/v1/resources/search",
+        f"/sos/{REDACTED}",
+        f"/v1/incidents/{incident_id}",
+    ]

@@ -37,6 +37,8 @@ EXPECTED_TABLES = {
     "audit_event",
     "client_device",
     "sos_outbox",
+    "break_glass_grant",
+    "sos_press_count",
 }
 CLI = str(Path(sys.executable).parent / "crisisdesk")
 

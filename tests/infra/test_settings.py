@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -97,11 +98,94 @@ def test_production_on_sqlite_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         load_settings()
 
 
-def test_production_with_keys_and_postgresql_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRISISDESK_ENVIRONMENT", "production")
     monkeypatch.setenv("CRISISDESK_ENCRYPTION_KEYS", Keyring.generate("p1").render())
     monkeypatch.setenv("CRISISDESK_DATABASE_URL", "postgresql://app@db/crisisdesk")
+    monkeypatch.setenv("CRISISDESK_ACK_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CRISISDESK_DECISION_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CRISISDESK_AUDIT_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("CRISISDESK_PUBLIC_URL", "https://crisisdesk.example.org")
+
+
+def test_production_with_keys_and_postgresql_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
     assert load_settings().environment is Environment.PRODUCTION
+
+
+def test_production_without_an_audit_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
+    monkeypatch.delenv("CRISISDESK_AUDIT_KEY")
+    with pytest.raises(SettingsError, match="CRISISDESK_AUDIT_KEY is required"):
+        load_settings()
+
+
+def test_production_without_an_ack_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
+    monkeypatch.delenv("CRISISDESK_ACK_KEY")
+    with pytest.raises(SettingsError, match="CRISISDESK_ACK_KEY is required"):
+        load_settings()
+
+
+def test_production_without_a_decision_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch)
+    monkeypatch.delenv("CRISISDESK_DECISION_KEY")
+    with pytest.raises(SettingsError, match="CRISISDESK_DECISION_KEY is required"):
+        load_settings()
+
+
+def test_production_with_the_example_database_password_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _production(monkeypatch)
+    monkeypatch.setenv("CRISISDESK_DATABASE_URL", "postgresql://crisisdesk:changeme@db/crisisdesk")
+    with pytest.raises(SettingsError, match="placeholder password"):
+        load_settings()
+
+
+def test_a_temporal_client_certificate_without_its_key_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRISISDESK_TEMPORAL_TLS_CERT", "/run/tls/client.pem")
+    with pytest.raises(SettingsError, match="CRISISDESK_TEMPORAL_TLS_KEY"):
+        load_settings()
+
+
+def test_production_with_a_plain_http_public_url_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _production(monkeypatch)
+    monkeypatch.setenv("CRISISDESK_PUBLIC_URL", "http://crisisdesk.example.org")
+    with pytest.raises(SettingsError, match="CRISISDESK_PUBLIC_URL must be https"):
+        load_settings()
+
+
+@pytest.mark.parametrize("key", ["not base64!", base64.b64encode(b"short").decode()])
+def test_an_ack_key_that_is_not_32_bytes_of_base64_is_refused(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("CRISISDESK_ACK_KEY", key)
+    with pytest.raises(SettingsError, match="CRISISDESK_ACK_KEY"):
+        load_settings()
+
+
+def test_seed_refuses_in_production(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CRISISDESK_")},
+        "CRISISDESK_ENVIRONMENT": "production",
+        "CRISISDESK_ENCRYPTION_KEYS": Keyring.generate("p1").render(),
+        # Never reached: seed refuses before it opens the database.
+        "CRISISDESK_DATABASE_URL": "postgresql://app@127.0.0.1:1/crisisdesk",
+        "CRISISDESK_ACK_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "CRISISDESK_DECISION_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "CRISISDESK_AUDIT_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "CRISISDESK_PUBLIC_URL": "https://crisisdesk.example.org",
+        "CRISISDESK_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run([CLI, "seed"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "seed refused" in done.stderr
+    assert "token" not in done.stdout.lower()
 
 
 @pytest.mark.parametrize("variable", ["CRISISDESK_WEBHOOK_SECRET", "CRISISDESK_TWILIO_AUTH_TOKEN"])

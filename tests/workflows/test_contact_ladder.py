@@ -131,6 +131,7 @@ async def test_the_ladder_moves_on_to_the_second_contact_and_then_pages(
             "kind": "notify_contacts",
             "contact_ids": [friend, sister],
             "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
         },
     )
     assert state["stage"] == "responding"
@@ -183,7 +184,12 @@ async def test_an_smtp_outage_falls_over_to_the_next_channel(
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "incapacity"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "incapacity",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     # The email provider stays down through every retry; the ladder goes on to SMS.
     await ts_env.sleep(timedelta(minutes=2))
@@ -220,7 +226,12 @@ async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
     link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
@@ -292,7 +303,12 @@ async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
     link = next(w for w in fake_twilio.messages[0].form["Body"].split() if "/v1/acks/" in w)
@@ -331,6 +347,7 @@ async def test_part2_refuses_family_without_written_consent_and_documents_medica
             "kind": "notify_contacts",
             "contact_ids": [mother],
             "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
         },
         headers=program.auth(Role.CLINICIAN),
     )
@@ -389,7 +406,12 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
     delivered = await fake_twilio.send_status(fake_twilio.messages[0], "delivered", http=stack.http)
@@ -428,7 +450,12 @@ async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await count_at_least(lambda: fake_twilio.messages, 1, "the SMS")
     close = {"kind": "close", "reason": "reached the client by phone"}
@@ -490,7 +517,12 @@ async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_lad
         stack,
         program,
         incident["id"],
-        {"kind": "notify_contacts", "contact_ids": [sister], "basis": "serious_imminent_threat"},
+        {
+            "kind": "notify_contacts",
+            "contact_ids": [sister],
+            "basis": "serious_imminent_threat",
+            "justification": "Told us she is not safe tonight",
+        },
     )
     await count_at_least(lambda: fake_twilio.calls, 1, "the call")
     url = _keypress_url(fake_twilio.calls[0].form["Twiml"])

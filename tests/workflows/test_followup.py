@@ -108,7 +108,7 @@ async def test_disposition_schedule_creates_requested_tasks_due_24h_72h_7d_30d(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
 
     rows = await projected(sessions, plan.incident_id)
 
@@ -131,7 +131,7 @@ async def test_a_restarted_start_never_duplicates_tasks(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Task ids come from the incident and the sequence, so the projection is an upsert."""
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     await handle.signal(FollowUpWorkflow.cancel_all, CancelFollowUp(reason="closed"))
     await handle.result()
 
@@ -158,7 +158,7 @@ async def test_an_unclaimed_task_left_undone_reminds_the_queue_then_escalates(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     first = task_id_for(plan.incident_id, 1)
 
     await ts_env.sleep(timedelta(hours=24) - timedelta(minutes=1))
@@ -188,7 +188,7 @@ async def test_a_claimed_task_reminds_its_assignee_not_the_queue(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await add_followup_staff(sessions, program, "Second follow-up worker")
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     first = task_id_for(plan.incident_id, 1)
     claimed = await work(stack, program, first, "claim")
     assert claimed["http_status"] == 200, claimed
@@ -205,7 +205,7 @@ async def test_a_task_completed_on_time_causes_no_reminder(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, plan = await start_followup(stack, program, ts_env, sessions)
+    _, plan = await start_followup(stack, program, sessions)
     first, second = task_id_for(plan.incident_id, 1), task_id_for(plan.incident_id, 2)
     await ts_env.sleep(timedelta(hours=20))
     await claim_and_complete(stack, program, first, FollowUpOutcome.REACHED_SAFE)
@@ -229,7 +229,7 @@ async def test_the_workflow_ends_when_every_task_is_settled_and_records_outcomes
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     ids = [task_id_for(plan.incident_id, n) for n in (1, 2, 3, 4)]
     outcomes = [
         FollowUpOutcome.REACHED_NEEDS_CARE,
@@ -273,7 +273,7 @@ async def test_a_reach_between_no_answers_breaks_the_streak(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     outcomes = [
         FollowUpOutcome.NO_ANSWER,
         FollowUpOutcome.REACHED_SAFE,
@@ -297,7 +297,7 @@ async def test_claiming_twice_and_completing_someone_elses_task_are_refused(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     _, colleague_auth = await add_followup_staff(sessions, program, "Colleague")
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     first, second = task_id_for(plan.incident_id, 1), task_id_for(plan.incident_id, 2)
 
     not_claimed = await work(stack, program, second, "complete", outcome="reached_safe")
@@ -336,7 +336,7 @@ async def test_cancel_all_cancels_the_open_tasks_and_ends(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     first = task_id_for(plan.incident_id, 1)
     await claim_and_complete(stack, program, first, FollowUpOutcome.REACHED_SAFE)
 
@@ -357,7 +357,7 @@ async def test_a_cancelled_workflow_leaves_no_open_task_in_the_queue(
     ts_env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    handle, plan = await start_followup(stack, program, ts_env, sessions)
+    handle, plan = await start_followup(stack, program, sessions)
     await claim_and_complete(
         stack, program, task_id_for(plan.incident_id, 1), FollowUpOutcome.REACHED_SAFE
     )

@@ -4,9 +4,9 @@ Pure rules for a `notify_contacts` decision: facts about the contacts and the cl
 in, a `DisclosurePlan` out (the contacts that may be notified, a refusal naming the rule for each
 one that may not, the consents each allowed contact's disclosure rests on, and the 42 CFR 2.51(c)
 record of every medical-emergency disclosure under Part 2). Whether an incident is Part 2-protected
-(SPEC 10.2: the program, the crisis type, the instruments used on it) and whether a threat or
-incapacity basis has its grounds are rules here too. No I/O and no clock: the caller passes `now`,
-so a workflow can call these too.
+(SPEC 10.2: the program, the crisis type it has or had, the instruments used on it) and whether a
+threat or incapacity basis has its grounds are rules here too. No I/O and no clock: the caller
+passes `now`, so a workflow can call these too.
 """
 
 from collections.abc import Iterable, Sequence
@@ -124,13 +124,20 @@ class DisclosurePlan(BaseModel, frozen=True):
 
 
 def part2_protected(
-    *, crisis_type: CrisisType, part2_program: bool = False, assessed_with: Iterable[str] = ()
+    *,
+    crisis_type: CrisisType,
+    part2_program: bool = False,
+    assessed_with: Iterable[str] = (),
+    earlier_types: Iterable[CrisisType] = (),
 ) -> bool:
     """42 CFR Part 2 protects the incident (SPEC 10.2): every incident of a Part 2 program; in any
-    program a substance-use crisis type, or once a substance-use instrument was recorded on it."""
+    program a substance-use crisis type, or once a substance-use instrument was recorded on it.
+    The protection stays: an incident reclassified away from a substance-use type (one of its
+    `earlier_types`) is still the record of a substance-use crisis."""
     return (
         part2_program
         or crisis_type.is_substance_use
+        or any(earlier.is_substance_use for earlier in earlier_types)
         or any(instrument in PART2_INSTRUMENTS for instrument in assessed_with)
     )
 
@@ -185,6 +192,7 @@ def disclosure_refusal(
     now: datetime,
     part2_program: bool = False,
     assessed_with: Iterable[str] = (),
+    earlier_types: Iterable[CrisisType] = (),
 ) -> DisclosureRefusal | None:
     """Why `basis` does not permit telling `contact` about a `crisis_type` incident, or None.
 
@@ -194,7 +202,10 @@ def disclosure_refusal(
         return _refusal(contact, DisclosureRule.MEDICAL_EMERGENCY_MEDICAL_PERSONNEL_ONLY)
     current = current_consents(consents, contact.contact_id, now)
     if part2_protected(
-        crisis_type=crisis_type, part2_program=part2_program, assessed_with=assessed_with
+        crisis_type=crisis_type,
+        part2_program=part2_program,
+        assessed_with=assessed_with,
+        earlier_types=earlier_types,
     ):
         if basis is DisclosureBasis.MEDICAL_EMERGENCY:
             return None
@@ -217,6 +228,7 @@ def plan_disclosure(
     nature_of_emergency: str | None,
     part2_program: bool = False,
     assessed_with: Sequence[str] = (),
+    earlier_types: Sequence[CrisisType] = (),
 ) -> DisclosurePlan:
     """Sort `contacts` (in order, each once) into allowed and refused, with Part 2 records and
     the consents each allowed disclosure rests on."""
@@ -225,7 +237,10 @@ def plan_disclosure(
         raise ValueError("disclosed_by must name who discloses")
     nature = (nature_of_emergency or "").strip()
     part2 = part2_protected(
-        crisis_type=crisis_type, part2_program=part2_program, assessed_with=assessed_with
+        crisis_type=crisis_type,
+        part2_program=part2_program,
+        assessed_with=assessed_with,
+        earlier_types=earlier_types,
     )
     part2_emergency = part2 and basis is DisclosureBasis.MEDICAL_EMERGENCY
     allowed: list[UUID] = []
@@ -246,6 +261,7 @@ def plan_disclosure(
             now=now,
             part2_program=part2_program,
             assessed_with=assessed_with,
+            earlier_types=earlier_types,
         )
         if refusal is None and part2_emergency and not nature:
             refusal = _refusal(contact, DisclosureRule.PART2_EMERGENCY_NATURE_REQUIRED)

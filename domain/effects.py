@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from domain.audit import AuditEntry
 from domain.incident import DecisionEntry, IncidentState, PageOrder
+from domain.signed import SignedMessage
 
 
 class IncidentProjection(BaseModel):
@@ -26,7 +27,7 @@ CONSOLE_TARGET = "console"
 NO_TARGET = "none"
 
 
-class PageRequest(BaseModel):
+class PageRequest(SignedMessage):
     incident_id: UUID
     program_id: UUID
     order: PageOrder

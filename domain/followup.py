@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from domain.audit import AuditEntry
+from domain.signed import SignedMessage
 from domain.vocabulary import FollowUpOutcome, RiskLevel, Role, TaskStatus
 
 _TASK_NAMESPACE = uuid.UUID("1d0f6c55-3b7e-4f0a-9a43-5f2d8e61c7b9")
@@ -58,7 +59,7 @@ def task_id_for(incident_id: UUID, sequence: int) -> UUID:
     return uuid.uuid5(_TASK_NAMESPACE, f"{incident_id}:{sequence}")
 
 
-class FollowUpPlan(BaseModel):
+class FollowUpPlan(SignedMessage):
     """The workflow's start input: whom to follow up, on which schedule, with which safety plan."""
 
     incident_id: UUID
@@ -97,13 +98,13 @@ class TaskState(BaseModel):
         return self.status in SETTLED
 
 
-class ClaimTask(BaseModel):
+class ClaimTask(SignedMessage):
     task_id: UUID
     staff_id: UUID
     role: Role
 
 
-class CompleteTask(BaseModel):
+class CompleteTask(SignedMessage):
     task_id: UUID
     staff_id: UUID
     role: Role
@@ -111,29 +112,34 @@ class CompleteTask(BaseModel):
     notes: str | None = Field(default=None, max_length=4000)
 
 
-class CancelFollowUp(BaseModel):
+class CancelFollowUp(SignedMessage):
     """The incident ended (a supervisor closed it): open tasks are cancelled."""
 
     reason: str = Field(max_length=500)
+    # The incident whose follow-up this is: a cancel naming another one is ignored.
+    incident_id: UUID | None = None
     actor_id: str = "system"
     actor_role: str = "system"
 
 
-class FollowUpNeedsCare(BaseModel):
+class FollowUpNeedsCare(SignedMessage):
     """Sent to the incident: a follow-up reached the client, who needs clinical care again."""
 
     task_id: UUID
     reason: str
+    # The incident it is about: news naming another incident is ignored there.
+    incident_id: UUID | None = None
 
 
-class FollowUpWelfareCheck(BaseModel):
+class FollowUpWelfareCheck(SignedMessage):
     """Sent to the incident: the client did not answer this many follow-ups in a row."""
 
     task_ids: list[UUID]
     reason: str
+    incident_id: UUID | None = None
 
 
-class FollowUpResult(BaseModel):
+class FollowUpResult(SignedMessage):
     incident_id: UUID
     tasks: list[TaskState]
     needs_care: list[FollowUpNeedsCare] = Field(default_factory=list)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.signed import SignedMessage
 from domain.vocabulary import Channel
 
 
@@ -48,7 +49,7 @@ class LadderPurpose(StrEnum):
     LOST_CONTACT = "lost_contact"
 
 
-class LadderPlan(BaseModel):
+class LadderPlan(SignedMessage):
     """The child workflow's input: recipients in the order they are tried."""
 
     ladder_id: UUID
@@ -59,7 +60,7 @@ class LadderPlan(BaseModel):
     policy: LadderPolicy
 
 
-class Acknowledgement(BaseModel):
+class Acknowledgement(SignedMessage):
     """A recipient acknowledged: by the signed link, an SMS reply, or a clinician's record."""
 
     ladder_id: UUID | None = None
@@ -91,7 +92,7 @@ class LadderAttempt(BaseModel):
     reason: str | None = None
 
 
-class LadderResult(BaseModel):
+class LadderResult(SignedMessage):
     ladder_id: UUID
     status: LadderStatus
     acknowledged_by: UUID | None = None
@@ -140,6 +141,12 @@ class SendResult(BaseModel):
 
 # The incident's signal a ladder sends when it ends (named here: the two workflows import this).
 LADDER_FINISHED_SIGNAL = "ladder_finished"
+
+
+class StopLadder(SignedMessage):
+    """The incident no longer needs this ladder (contact restored, incident closed)."""
+
+    ladder_id: UUID
 
 
 def ladder_workflow_id(incident_id: UUID, ladder_id: UUID) -> str:

@@ -8,8 +8,11 @@ JSON from a client without the key, or a forged or altered ciphertext) is refuse
 through. Decoding it yields a `binary/refused` payload that no converter reads, so converting it
 raises `RefusedPayloadError` naming why: a forged Update is rejected, a forged signal dropped
 (logged by the SDK), and neither fails the workflow task, which would stall the incident.
-A payload under a key id we do not hold still raises `KeyringError` at decode: that is a missing
-key in our own configuration, and the workflow should wait for the operator rather than move on.
+Decoding never raises: a crafted payload (a key id we do not hold, data too short to be a nonce
+and a tag) would otherwise fail every retry of the workflow task it arrived in, freezing the
+incident for good. A key id we do not hold is also logged as an error naming it, because it may
+be our own missing key: the workflow input or an activity result under it is refused too, and
+its conversion fails the workflow task with that key id until the operator restores the key.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
@@ -37,7 +41,12 @@ ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 REFUSED_ENCODING = b"binary/refused"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
+# An attacker chooses the key id: a log line or a refusal quotes its first bytes, escaped.
+_KEY_ID_SHOWN = 32
 DEV_KEYRING_FILE = "encryption-keys.json"
+
+log = structlog.get_logger("crisisdesk.codec")
 
 
 class KeyringError(ValueError):
@@ -145,21 +154,27 @@ class EncryptionCodec(PayloadCodec):
         return encoded
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        decoded = []
-        for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                decoded.append(_refused("the payload is not encrypted"))
-                continue
-            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
-            cipher = self._ciphers.get(key_id)
-            if cipher is None:
-                raise KeyringError(f"payload encrypted with unknown key {key_id!r}")
-            nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
-            try:
-                decoded.append(Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode())))
-            except InvalidTag:
-                decoded.append(_refused(f"the payload does not authenticate under key {key_id!r}"))
-        return decoded
+        return [self._opened(payload) for payload in payloads]
+
+    def _opened(self, payload: Payload) -> Payload:
+        """The payload our key sealed, or a refused one saying why: never an exception."""
+        if payload.metadata.get("encoding") != ENCODING:
+            return _refused("the payload is not encrypted")
+        raw_key_id = payload.metadata.get(KEY_ID_METADATA, b"")
+        key_id = raw_key_id.decode(errors="replace")
+        shown = raw_key_id[:_KEY_ID_SHOWN].decode("ascii", errors="backslashreplace")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            log.error("codec.unknown_key", key_id=shown, known=sorted(self._ciphers))
+            return _refused(f"payload encrypted with unknown key {shown!r}")
+        if len(payload.data) < _NONCE_BYTES + _TAG_BYTES:
+            return _refused(f"the payload is too short to be sealed under key {shown!r}")
+        nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
+        try:
+            return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
+        except (InvalidTag, ValueError):
+            # ValueError: AES-GCM's own limits on what it is given, like InvalidTag a forgery.
+            return _refused(f"the payload does not authenticate under key {shown!r}")
 
 
 class RefusedPayloadConverter(EncodingPayloadConverter):

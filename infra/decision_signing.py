@@ -1,17 +1,27 @@
-"""Signed decisions (SPEC 10.2): Temporal is a trust boundary, so a decision counts only when
-the API signed it with a key Temporal never sees.
+"""Signed messages (SPEC 10.2): Temporal is a trust boundary, so a message that changes an
+incident counts only when it carries a signature made with a key Temporal never sees.
 
-`DecisionSigning` is one interceptor for both sides of the boundary. On a client it signs every
-`DecisionRequest` sent as an Update (the API's decisions and the dispatch provider's callbacks);
-on a worker it checks the signature in the Update's validator chain, before the workflow's own
-validator, and refuses a decision without a valid one (a rejected Update: nothing reaches history,
-the workflow task does not fail). Both come from `connect_temporal`: a worker inherits its
-client's interceptors, so the API and the worker share `CRISISDESK_DECISION_KEY`.
+Every workflow input and every signal and Update argument that changes state is a
+`SignedMessage` (domain/signed.py): openings and plans, decisions, follow-up task claims and
+completions, acknowledgements, SOS presses, and the messages the workflows send one another (a
+ladder's or the follow-up's report, stop and cancel requests). `DecisionSigning` is one
+interceptor for every side of the boundary:
 
-The signature covers the workflow (the incident), the Update's name, the decision's kind and id,
-the actor (role, staff id, program) and a digest of the whole request, so none can be changed or
-replayed onto another incident. Validators do not run on replay: recorded histories replay
-whatever key the worker holds.
+- a client (the API, the CLI's outbox) signs each `SignedMessage` it starts a workflow with or
+  sends as a signal or Update;
+- a workflow signs each one it starts a child with, continues as new with, or signals to another
+  workflow (the worker holds the key and HMAC is deterministic, so replay makes the same command);
+- a workflow refuses an Update without a valid signature in its validator chain (nothing reaches
+  history), drops such a signal with a warning (the workflow task never fails), and fails at once,
+  before doing anything, when its own input is not signed; a handler never sees a signature,
+  only a checked message.
+
+The signature covers the target workflow, the signal or Update name and the whole message, so it
+cannot be changed, nor copied onto another workflow or another handler. `CRISISDESK_DECISION_KEY`
+may list several keys (the first signs, all verify), so a key rotation never turns the replay of
+an older history into a nondeterminism error. Validators do not run on replay; signal handlers
+and the run do, so those checks apply from `SIGNED_SIGNALS_PATCH` and `SIGNED_STARTS_PATCH` on:
+histories recorded before them replay their unsigned signals and inputs as they ran.
 """
 
 from __future__ import annotations
@@ -22,33 +32,45 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import client, workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ContinueAsNewInput,
+    ExecuteWorkflowInput,
+    HandleSignalInput,
     HandleUpdateInput,
     Interceptor,
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
+    StartChildWorkflowInput,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
 )
 
-from domain.decisions import DecisionRequest
+from domain.signed import SignedMessage
 from infra.settings import Settings
 from workflows.decision_updates import DecisionRefusedError
 
 DEV_DECISION_KEY_FILE = "decision.key"
+SIGNED_SIGNALS_PATCH = "signals-need-signature"
+SIGNED_STARTS_PATCH = "starts-need-signature"
 _SCHEME = "v1"
 
 
-def decision_key_for(settings: Settings) -> bytes:
-    """`CRISISDESK_DECISION_KEY`, or in development a key kept under the data directory."""
+def decision_keys_for(settings: Settings) -> tuple[bytes, ...]:
+    """`CRISISDESK_DECISION_KEY` (comma-separated: the first signs, every one verifies), or in
+    development a key kept under the data directory."""
     if settings.decision_key:
-        return base64.b64decode(settings.decision_key.strip())
+        return tuple(base64.b64decode(k.strip()) for k in settings.decision_key.split(","))
     path = settings.data_dir / DEV_DECISION_KEY_FILE
     if not path.exists():
         _write_once(path, base64.b64encode(secrets.token_bytes(32)).decode())
-    return base64.b64decode(path.read_text().strip())
+    return (base64.b64decode(path.read_text().strip()),)
 
 
 def _write_once(path: Path, content: str) -> None:
@@ -67,93 +89,183 @@ def _write_once(path: Path, content: str) -> None:
         staging.unlink()
 
 
-def decision_signature(key: bytes, workflow_id: str, update: str, request: DecisionRequest) -> str:
-    """The API's signature of `request` sent as Update `update` to the workflow `workflow_id`."""
-    body = request.model_dump(mode="json", exclude={"signature"})
+def message_signature(key: bytes, workflow_id: str, name: str, message: SignedMessage) -> str:
+    """The signature of `message` sent as signal or Update `name` to the workflow `workflow_id`."""
+    body = message.model_dump(mode="json", exclude={"signature"})
     digest = hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-    actor = request.actor
-    message = "\n".join(
-        (
-            "crisisdesk-decision",
-            _SCHEME,
-            workflow_id,
-            update,
-            str(request.decision.kind),
-            str(request.decision_id),
-            str(actor.role),
-            actor.staff_id,
-            str(actor.program_id),
-            digest,
-        )
-    )
-    return f"{_SCHEME}={hmac.new(key, message.encode(), hashlib.sha256).hexdigest()}"
+    text = "\n".join(("crisisdesk-message", _SCHEME, workflow_id, name, digest))
+    return f"{_SCHEME}={hmac.new(key, text.encode(), hashlib.sha256).hexdigest()}"
 
 
-def signature_valid(key: bytes, workflow_id: str, update: str, request: DecisionRequest) -> bool:
-    if not request.signature:
+def signature_valid(
+    keys: Sequence[bytes], workflow_id: str, name: str, message: SignedMessage
+) -> bool:
+    if not message.signature:
         return False
-    expected = decision_signature(key, workflow_id, update, request)
-    return hmac.compare_digest(request.signature.encode(), expected.encode())
+    given = message.signature.encode()
+    return any(
+        hmac.compare_digest(given, message_signature(key, workflow_id, name, message).encode())
+        for key in keys
+    )
 
 
-def unsigned_refusal(request: DecisionRequest) -> DecisionRefusedError:
-    why = "missing" if not request.signature else "not the API's"
+def signed_by_api(keys: Sequence[bytes], workflow_id: str, name: str, args: Sequence[Any]) -> bool:
+    """At least one message, and every message signed: an argument-less signal is unsigned."""
+    messages = [arg for arg in args if isinstance(arg, SignedMessage)]
+    return bool(messages) and all(signature_valid(keys, workflow_id, name, m) for m in messages)
+
+
+def input_signed(keys: Sequence[bytes], workflow_id: str, name: str, args: Sequence[Any]) -> bool:
+    """Every message of a workflow's input signed for this workflow and its type (every
+    CrisisDesk workflow takes one; a workflow of another input has nothing to check)."""
+    return all(
+        signature_valid(keys, workflow_id, name, arg)
+        for arg in args
+        if isinstance(arg, SignedMessage)
+    )
+
+
+def sign_all(key: bytes, workflow_id: str, name: str, args: Sequence[Any]) -> list[Any]:
+    return [
+        arg.model_copy(
+            update={"signature": message_signature(key, workflow_id, name, _cleared(arg))}
+        )
+        if isinstance(arg, SignedMessage)
+        else arg
+        for arg in args
+    ]
+
+
+def clear_all(args: Sequence[Any]) -> list[Any]:
+    """What a handler is given: the checked messages, without their signatures."""
+    return [_cleared(arg) if isinstance(arg, SignedMessage) else arg for arg in args]
+
+
+def _cleared(message: SignedMessage) -> SignedMessage:
+    return message.model_copy(update={"signature": None}) if message.signature else message
+
+
+def unsigned_refusal(name: str, args: Sequence[Any]) -> DecisionRefusedError:
+    signatures = [a.signature for a in args if isinstance(a, SignedMessage)]
+    why = "not the API's" if any(signatures) else "missing"
     return DecisionRefusedError(
-        f"the decision's signature is {why}: only the CrisisDesk API may decide",
-        {"status": 403, "code": "unsigned_decision", "detail": "the decision is not signed"},
+        f"the {name} request's signature is {why}: only the CrisisDesk API may change an incident",
+        {"status": 403, "code": "unsigned_decision", "detail": "the request is not signed"},
         type="DecisionRefused",
         non_retryable=True,
     )
 
 
-class _SigningOutbound(client.OutboundInterceptor):
+class _SigningClient(client.OutboundInterceptor):
     def __init__(self, next_: client.OutboundInterceptor, key: bytes) -> None:
         super().__init__(next_)
         self._key = key
 
+    async def signal_workflow(self, input: client.SignalWorkflowInput) -> None:
+        input.args = sign_all(self._key, input.id, input.signal, input.args)
+        await super().signal_workflow(input)
+
     async def start_workflow_update(
         self, input: client.StartWorkflowUpdateInput
     ) -> client.WorkflowUpdateHandle[Any]:
-        input.args = [
-            _signed(self._key, input.id, input.update, arg)
-            if isinstance(arg, DecisionRequest)
-            else arg
-            for arg in input.args
-        ]
+        input.args = sign_all(self._key, input.id, input.update, input.args)
         return await super().start_workflow_update(input)
 
+    async def start_workflow(
+        self, input: client.StartWorkflowInput
+    ) -> client.WorkflowHandle[Any, Any]:
+        input.args = sign_all(self._key, input.id, input.workflow, input.args)
+        return await super().start_workflow(input)
 
-def _signed(key: bytes, workflow_id: str, update: str, request: DecisionRequest) -> DecisionRequest:
-    unsigned = request.model_copy(update={"signature": None})
-    return unsigned.model_copy(
-        update={"signature": decision_signature(key, workflow_id, update, unsigned)}
-    )
+
+class _SigningWorkflow(WorkflowOutboundInterceptor):
+    def __init__(self, next_: WorkflowOutboundInterceptor, key: bytes) -> None:
+        super().__init__(next_)
+        self._key = key
+
+    async def signal_external_workflow(self, input: SignalExternalWorkflowInput) -> None:
+        input.args = sign_all(self._key, input.workflow_id, input.signal, input.args)
+        await super().signal_external_workflow(input)
+
+    async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
+        input.args = sign_all(self._key, input.child_workflow_id, input.signal, input.args)
+        await super().signal_child_workflow(input)
+
+    async def start_child_workflow(
+        self, input: StartChildWorkflowInput
+    ) -> workflow.ChildWorkflowHandle[Any, Any]:
+        input.args = sign_all(self._key, input.id, input.workflow, input.args)
+        return await super().start_child_workflow(input)
+
+    def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+        info = workflow.info()
+        name = input.workflow or info.workflow_type
+        input.args = sign_all(self._key, info.workflow_id, name, input.args)
+        super().continue_as_new(input)
 
 
 class DecisionSigning(client.Interceptor, Interceptor):
-    """Signs decisions on the client side, refuses unsigned ones on the worker side."""
+    """Signs on the way into Temporal; checks, and clears, before any workflow handler.
+    `key` signs; `key` and each of `retired` verify."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *retired: bytes) -> None:
         self._key = key
+        self._keys = (key, *retired)
 
     def intercept_client(self, next: client.OutboundInterceptor) -> client.OutboundInterceptor:
-        return _SigningOutbound(next, self._key)
+        return _SigningClient(next, self._key)
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor]:
-        key = self._key
+        key, keys = self._key, self._keys
 
-        class _VerifyingInbound(WorkflowInboundInterceptor):
+        class _CheckingInbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(_SigningWorkflow(outbound, key))
+
+            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                info = workflow.info()
+                if not input_signed(keys, info.workflow_id, info.workflow_type, input.args) and (
+                    workflow.patched(SIGNED_STARTS_PATCH)
+                ):
+                    raise ApplicationError(
+                        f"{info.workflow_type} was started without the API's signature",
+                        type="UnsignedStart",
+                        non_retryable=True,
+                    )
+                input.args = clear_all(input.args)
+                return await super().execute_workflow(input)
+
+            async def handle_signal(self, input: HandleSignalInput) -> None:
+                workflow_id = workflow.info().workflow_id
+                if not signed_by_api(keys, workflow_id, input.signal, input.args) and (
+                    workflow.patched(SIGNED_SIGNALS_PATCH)
+                ):
+                    workflow.logger.warning(
+                        "signal %s dropped: not signed by the CrisisDesk API", input.signal
+                    )
+                    return
+                input.args = clear_all(input.args)
+                await super().handle_signal(input)
+
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
                 workflow_id = workflow.info().workflow_id
-                for arg in input.args:
-                    if isinstance(arg, DecisionRequest) and not signature_valid(
-                        key, workflow_id, input.update, arg
-                    ):
-                        raise unsigned_refusal(arg)
-                super().handle_update_validator(input)
+                if not signed_by_api(keys, workflow_id, input.update, input.args):
+                    raise unsigned_refusal(input.update, input.args)
+                super().handle_update_validator(
+                    HandleUpdateInput(
+                        id=input.id,
+                        update=input.update,
+                        args=clear_all(input.args),
+                        headers=input.headers,
+                    )
+                )
 
-        return _VerifyingInbound
+            async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+                input.args = clear_all(input.args)
+                return await super().handle_update_handler(input)
+
+        return _CheckingInbound

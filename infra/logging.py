@@ -51,6 +51,9 @@ PHI_KEYS = frozenset(
     }
 )
 REDACTED = "[redacted]"
+# What a standard-library record about an exception says instead of a message that may quote it.
+EXCEPTION_MESSAGE_WITHHELD = "an error with an exception (message withheld: it may quote data)"
+ASYNCIO_LOGGER = "asyncio"
 # Loggers of libraries that write request data (Twilio logs each request's `To` and `Body`
 # at INFO) or that are merely noisy: warnings and errors only.
 QUIET_LOGGERS = ("alembic", "httpx", "temporalio.activity", "twilio", "aiosmtplib")
@@ -149,23 +152,59 @@ def _scrubbed(text: str) -> str:
     return text
 
 
+def _arguments(arguments: object) -> list[object]:
+    if isinstance(arguments, tuple):
+        return list(arguments)
+    if isinstance(arguments, dict):
+        return list(arguments.values())
+    return [arguments] if arguments else []
+
+
+def _from_asyncio(record: logging.LogRecord) -> bool:
+    return record.name == ASYNCIO_LOGGER or record.name.startswith(f"{ASYNCIO_LOGGER}.")
+
+
+def _may_quote_an_exception(record: logging.LogRecord, arguments: list[object]) -> bool:
+    """A record about an exception: its message may have the exception's text in it (asyncio's
+    "Task exception was never retrieved" quotes it whole, with a database's DETAIL line)."""
+    return (
+        _from_asyncio(record)
+        or bool(record.exc_info)
+        or any(isinstance(argument, BaseException) for argument in arguments)
+    )
+
+
+def _message_about_an_exception(record: logging.LogRecord, arguments: list[object]) -> str:
+    """The format string a library wrote, when it has arguments: code, not data, so it cannot
+    hold the exception's text (the arguments are dropped). A message without arguments may have
+    been formatted before logging (an f-string quoting the error): a fixed text replaces it."""
+    if not _from_asyncio(record) and arguments and isinstance(record.msg, str):
+        return _scrubbed(record.msg)
+    return f"{record.name}: {EXCEPTION_MESSAGE_WITHHELD}"
+
+
 def standard_library_record(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """A standard-library record as a structlog event: the logger's name, an access line rebuilt
-    from its parts (uvicorn's holds the client's address and the full path with its query), and
-    any other message scrubbed of what looks like a phone number, an email or coordinates."""
+    from its parts (uvicorn's holds the client's address and the full path with its query), a
+    record about an exception without the exception's text (its type and frames stay, in
+    `exception`), and any other message scrubbed of what looks like a phone number, an email or
+    coordinates."""
     record = event_dict.get("_record")
     arguments = event_dict.pop("positional_args", ())
     if not isinstance(record, logging.LogRecord):
         return event_dict
     event_dict["logger"] = record.name
+    values = _arguments(arguments)
     if record.name == "uvicorn.access" and isinstance(arguments, tuple) and len(arguments) == 5:
         _client, method, path, _version, status = arguments
         event_dict["event"] = "http.request"
         event_dict["method"] = str(method)
         event_dict["path"] = safe_path(str(path))
         event_dict["status"] = status
+    elif _may_quote_an_exception(record, values):
+        event_dict["event"] = _message_about_an_exception(record, values)
     else:
         event_dict["event"] = _scrubbed(str(event_dict.get("event", "")))
     return event_dict

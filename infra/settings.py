@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CRISISDESK_"
@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     decision_key: str | None = Field(
         default=None,
-        description="base64 (32+ bytes): the API signs each decision it sends to the workflow, "
-        "the worker checks it; Temporal never holds it. Generated under the data dir in "
-        "development, required in production",
+        description="base64 (32+ bytes): the API signs each message that changes an incident, "
+        "the worker checks it; Temporal never holds it. Comma-separated when rotating: the "
+        "first signs, all verify. Generated under the data dir in development, required in "
+        "production",
     )
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"
@@ -104,10 +105,14 @@ class Settings(BaseSettings):
 
     @field_validator("ack_key", "audit_key", "decision_key")
     @classmethod
-    def _ack_key_of_32_bytes(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _ack_key_of_32_bytes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Only the decision key may list several (rotation: the first signs, all verify).
+        keys = value.split(",") if value and info.field_name == "decision_key" else [value]
+        for each in keys:
+            if each is None:
+                continue
             try:
-                key = base64.b64decode(value.strip(), validate=True)
+                key = base64.b64decode(each.strip(), validate=True)
             except ValueError:
                 raise ValueError("must be base64 (of at least 32 random bytes)") from None
             if len(key) < 32:
@@ -141,6 +146,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{ENV_PREFIX}ACK_KEY is required in production")
             if not self.public_url.lower().startswith("https://"):
                 raise ValueError(f"{ENV_PREFIX}PUBLIC_URL must be https in production")
+            # Whoever reaches Temporal without a client certificate could read or drive it.
+            if self.temporal_tls_cert is None or self.temporal_tls_key is None:
+                raise ValueError(
+                    f"{ENV_PREFIX}TEMPORAL_TLS_CERT and {ENV_PREFIX}TEMPORAL_TLS_KEY are "
+                    "required in production (mutual TLS to Temporal)"
+                )
         return self
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 Temporal is a trust boundary (SPEC 10.2): the connection is mutual TLS when the settings name a
 client certificate, every payload and failure message is encrypted (and only encrypted payloads
-are read back), and decisions carry the API's signature (infra/decision_signing.py).
+are read back), and every message that changes an incident carries the API's signature
+(infra/decision_signing.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.incident import IncidentOpening, workflow_id_for
 from infra.codec import Keyring, sealed_data_converter
-from infra.decision_signing import DecisionSigning, decision_key_for
+from infra.decision_signing import DecisionSigning, decision_keys_for
 from infra.settings import Settings
 from workflows.incident import IncidentWorkflow
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -56,7 +57,7 @@ async def connect_temporal(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter_for(keyring_for(settings)),
-        interceptors=[DecisionSigning(decision_key_for(settings))],
+        interceptors=[DecisionSigning(*decision_keys_for(settings))],
         tls=tls_for(settings),
     )
 

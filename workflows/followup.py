@@ -62,6 +62,9 @@ PROJECTION_RETRY = RetryPolicy(
 )
 PROJECTION_RECHECK = timedelta(minutes=5)
 PAGES_AS_TASKS_PATCH = "followup-pages-as-tasks"
+# A cancel counts only when it names this follow-up's incident (one copied from another
+# incident's history does not).
+CANCEL_NAMES_INCIDENT_PATCH = "followup-cancel-names-incident"
 
 
 class TaskRefusedError(ApplicationError):
@@ -129,6 +132,11 @@ class FollowUpWorkflow:
     @workflow.signal
     def cancel_all(self, request: CancelFollowUp) -> None:
         """The incident was closed: every open task is cancelled and the workflow ends."""
+        if request.incident_id != self._plan.incident_id and workflow.patched(
+            CANCEL_NAMES_INCIDENT_PATCH
+        ):
+            workflow.logger.warning("a follow-up cancel for another incident ignored")
+            return
         self._cancel_open(request)
 
     # --- Updates: the validator refuses (nothing in history), the handler applies ------------
@@ -201,6 +209,7 @@ class FollowUpWorkflow:
             needs_care = FollowUpNeedsCare(
                 task_id=task.task_id,
                 reason=f"follow-up {task.sequence} reached the client, who needs care",
+                incident_id=self._plan.incident_id,
             )
             self._needs_care.append(needs_care)
             self._to_parent.append((PARENT_NEEDS_CARE_SIGNAL, needs_care))
@@ -213,6 +222,7 @@ class FollowUpWorkflow:
             check = FollowUpWelfareCheck(
                 task_ids=streak[-threshold:],
                 reason=f"{threshold} follow-ups in a row went unanswered",
+                incident_id=self._plan.incident_id,
             )
             self._welfare_checks.append(check)
             self._to_parent.append((PARENT_WELFARE_CHECK_SIGNAL, check))

@@ -10,9 +10,11 @@ as new, carrying its state, when the history grows long.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from temporalio import workflow
 
@@ -31,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentOpening,
         IncidentState,
         PageOrder,
+        PageTarget,
         SosPress,
         audit,
     )
@@ -52,6 +55,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Continue as new well before Temporal's limits, also where the server does not suggest it.
 CONTINUE_AFTER_EVENTS = 4_000
+# News from the follow-up counts only when it names this incident (SPEC 10.2).
+FOLLOWUP_NEWS_NAMES_INCIDENT_PATCH = "incident-followup-news-names-incident"
+# A Temporal cancel request does not end an incident: every supervisor is paged, it carries on.
+OUTLIVES_CANCEL_PATCH = "incident-outlives-cancel"
 
 
 @workflow.defn(name="IncidentWorkflowV2")
@@ -97,10 +104,46 @@ class IncidentWorkflow(IncidentEffects):
                 self._state, effects = sound_due_alarms(self._state, self._protocol, workflow.now())
                 self._order(effects)
                 continue
+            except asyncio.CancelledError:
+                if not self._cancel_refused():
+                    raise
+                continue
             if self._should_continue_as_new() and not self._finished():
                 workflow.continue_as_new(self._continued(opening))
-        await workflow.wait_condition(lambda: self._finished() and self._case_file_settled())
-        return self._state
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._finished() and self._case_file_settled()
+                )
+                return self._state
+            except asyncio.CancelledError:
+                if not self._cancel_refused():
+                    raise
+
+    def _cancel_refused(self) -> bool:
+        """Nothing in CrisisDesk cancels an incident's workflow: a cancel request comes from
+        someone at Temporal itself. Every supervisor is paged and the incident carries on."""
+        if not workflow.patched(OUTLIVES_CANCEL_PATCH):
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # handled: later timeouts of the run are timeouts again
+        workflow.logger.warning("a cancel request for an incident's workflow was refused")
+        at = workflow.now()
+        self._order(
+            Effects(
+                pages=[
+                    PageOrder(
+                        page_id=f"cancel-refused-{at:%Y%m%dT%H%M%S}",
+                        reason="someone asked Temporal to cancel this incident; it carries on",
+                        target=PageTarget.ALL_SUPERVISORS,
+                        ordered_at=at,
+                    )
+                ]
+            )
+        )
+        self._audit_event("workflow.cancel_refused", {}, key=f"cancel-refused:{at.isoformat()}")
+        return True
 
     # --- queries and signals ---------------------------------------------------------------
 
@@ -138,6 +181,8 @@ class IncidentWorkflow(IncidentEffects):
     @workflow.signal
     def followup_needs_care(self, news: FollowUpNeedsCare) -> None:
         """The follow-up child reached the client, who needs care again."""
+        if self._about_another_incident(news.incident_id):
+            return
         self._state, page = followup_needs_care(self._state, self._protocol, workflow.now())
         self._order(Effects(pages=[page]))
         self._audit_event("followup.needs_care", {"task_id": str(news.task_id)})
@@ -145,6 +190,8 @@ class IncidentWorkflow(IncidentEffects):
     @workflow.signal
     def followup_welfare_check(self, news: FollowUpWelfareCheck) -> None:
         """Follow-ups went unanswered in a row: a welfare check is required."""
+        if self._about_another_incident(news.incident_id):
+            return
         self._state, page = followup_welfare_check(self._state, self._protocol, workflow.now())
         self._order(Effects(pages=[page]))
         self._audit_event("followup.welfare_check", {"task_ids": [str(t) for t in news.task_ids]})
@@ -152,6 +199,8 @@ class IncidentWorkflow(IncidentEffects):
     @workflow.signal
     def followup_finished(self, result: FollowUpResult) -> None:
         """Every follow-up task is settled: the incident closes itself if nobody reopened it."""
+        if self._about_another_incident(result.incident_id):
+            return
         self._state = followup_finished(self._state, workflow.now())
         if result.cancelled_reason is not None:
             return
@@ -160,6 +209,16 @@ class IncidentWorkflow(IncidentEffects):
             self._state = closed
             self._audit_event("incident.closed", {"reason": "every follow-up task settled"})
             self._publish_search_attributes()
+
+    def _about_another_incident(self, incident_id: UUID | None) -> bool:
+        """News copied from another incident's follow-up is ignored (news from before the
+        follow-up named its incident counts, as it did)."""
+        if incident_id == self._state.incident_id or not workflow.patched(
+            FOLLOWUP_NEWS_NAMES_INCIDENT_PATCH
+        ):
+            return False
+        workflow.logger.warning("follow-up news about another incident ignored")
+        return True
 
     # --- one Update per decision kind (workflows/decision_updates.py) ----------------------
 

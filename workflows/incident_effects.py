@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         LadderPlan,
         LadderResult,
         LadderStatus,
+        StopLadder,
         ladder_workflow_id,
     )
     from domain.protocols.base import CrisisProtocol
@@ -67,6 +68,8 @@ DISPATCH_BUDGET = timedelta(minutes=5)
 DISPATCH_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10), non_retryable_error_types=["PermanentDeliveryError"]
 )
+# A ladder is stopped by `stop_ladder` naming it (its bare `stop` is ignored since).
+STOP_LADDER_PATCH = "incident-stops-ladder-by-name"
 
 
 class IncidentEffects:
@@ -224,10 +227,18 @@ class IncidentEffects:
         )
         # A ladder that has finished cannot hear it; its result is recorded all the same.
         with contextlib.suppress(ApplicationError):
-            if ack is None:
-                await ladder.signal(ContactLadderWorkflow.stop)
+            if ack is not None:
+                # Named, so the ladder can tell it is its own (SPEC 10.2).
+                await ladder.signal(
+                    ContactLadderWorkflow.acknowledge,
+                    ack.model_copy(update={"ladder_id": ladder_id}),
+                )
+            elif workflow.patched(STOP_LADDER_PATCH):
+                await ladder.signal(
+                    ContactLadderWorkflow.stop_ladder, StopLadder(ladder_id=ladder_id)
+                )
             else:
-                await ladder.signal(ContactLadderWorkflow.acknowledge, ack)
+                await ladder.signal(ContactLadderWorkflow.stop)
 
     async def _run_followup(self, plan: FollowUpPlan) -> None:
         handle = await workflow.start_child_workflow(
@@ -257,7 +268,10 @@ class IncidentEffects:
         )
         with contextlib.suppress(ApplicationError):  # it may have finished meanwhile
             await followup.signal(
-                FollowUpWorkflow.cancel_all, CancelFollowUp(reason=f"incident {self._state.stage}")
+                FollowUpWorkflow.cancel_all,
+                CancelFollowUp(
+                    reason=f"incident {self._state.stage}", incident_id=self._state.incident_id
+                ),
             )
 
     # --- the case file: its own loop; a data error is shown, paged once, never blocks ------

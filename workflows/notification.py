@@ -5,6 +5,7 @@ drops a notification: it ends in an acknowledgement or a page."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         LadderResult,
         LadderStatus,
         SendRequest,
+        StopLadder,
     )
     from domain.vocabulary import Channel
 
@@ -38,6 +40,12 @@ REPORT_TO_INCIDENT_PATCH = "ladder-reports-to-incident"
 CONSENT_STOPS_RECIPIENT_PATCH = "ladder-consent-stops-recipient"
 # The send activity heartbeats every second: a worker killed mid-send is noticed this fast.
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# Only `stop_ladder` naming this ladder stops it; the bare `stop` of older incidents is ignored.
+STOP_NEEDS_PAYLOAD_PATCH = "ladder-stop-needs-payload"
+# An acknowledgement counts only for this ladder and one of its recipients.
+ACK_MUST_MATCH_PATCH = "ladder-ack-must-match"
+# A Temporal cancel request does not silence the ladder: supervisors are paged, it climbs on.
+OUTLIVES_CANCEL_PATCH = "ladder-outlives-cancel"
 
 _EXHAUSTED_REASONS = {
     LadderPurpose.EMERGENCY_CONTACT: "no emergency contact acknowledged",
@@ -57,7 +65,10 @@ class ContactLadderWorkflow:
 
     @workflow.run
     async def run(self, plan: LadderPlan) -> LadderResult:
-        result = await self._climb(plan)
+        if workflow.patched(OUTLIVES_CANCEL_PATCH):
+            result = await self._climb_whatever_is_cancelled(plan)
+        else:
+            result = await self._climb(plan)
         if workflow.patched(REPORT_TO_INCIDENT_PATCH):
             await self._report(result)
         return result
@@ -80,6 +91,23 @@ class ContactLadderWorkflow:
         await self._page_supervisor()
         return self._result(LadderStatus.EXHAUSTED)
 
+    async def _climb_whatever_is_cancelled(self, plan: LadderPlan) -> LadderResult:
+        """Nothing in CrisisDesk cancels a ladder: a cancel request comes from someone at
+        Temporal itself, so every supervisor hears of it and the ladder carries on."""
+        climbing = asyncio.create_task(self._climb(plan))
+        while True:
+            try:
+                return await asyncio.shield(climbing)
+            except asyncio.CancelledError:
+                if climbing.cancelled():
+                    raise
+                workflow.logger.warning("a cancel request for a contact ladder was refused")
+                await self._page(
+                    "cancel-refused",
+                    "someone asked Temporal to cancel a contact ladder; it carries on",
+                    PageTarget.ALL_SUPERVISORS,
+                )
+
     async def _report(self, result: LadderResult) -> None:
         """Tell the incident by its workflow id, so a run it continued as new hears it too."""
         parent = workflow.info().parent
@@ -91,12 +119,32 @@ class ContactLadderWorkflow:
 
     @workflow.signal
     def acknowledge(self, ack: Acknowledgement) -> None:
+        recipients = {r.recipient_id for r in self._plan.recipients}
+        # No ladder named: a V1 incident's forward, found by its recipient.
+        named = ack.ladder_id in (None, self._plan.ladder_id)
+        if not (named and ack.recipient_id in recipients) and workflow.patched(
+            ACK_MUST_MATCH_PATCH
+        ):
+            workflow.logger.warning("an acknowledgement for another ladder or recipient ignored")
+            return
         if self._ack is None:
             self._ack = ack
 
     @workflow.signal
-    def stop(self) -> None:
+    def stop_ladder(self, request: StopLadder) -> None:
         """The incident no longer needs this ladder (contact restored, incident closed)."""
+        if request.ladder_id != self._plan.ladder_id:
+            workflow.logger.warning("a stop for another ladder ignored")
+            return
+        self._stopped = True
+
+    @workflow.signal
+    def stop(self) -> None:
+        """The V1 incident's stop, which names no ladder: it counts only in histories recorded
+        before `stop_ladder` (anybody at Temporal could send it, with nothing to refuse)."""
+        if workflow.patched(STOP_NEEDS_PAYLOAD_PATCH):
+            workflow.logger.warning("a stop without a payload ignored")
+            return
         self._stopped = True
 
     @workflow.query
@@ -194,13 +242,18 @@ class ContactLadderWorkflow:
         )
 
     async def _page_supervisor(self) -> None:
+        await self._page(
+            "exhausted", _EXHAUSTED_REASONS[self._plan.purpose], PageTarget.ON_CALL_SUPERVISOR
+        )
+
+    async def _page(self, what: str, reason: str, target: PageTarget) -> None:
         await page_staff(
             self._plan.incident_id,
             self._plan.program_id,
             PageOrder(
-                page_id=f"ladder-{self._plan.ladder_id}-exhausted",
-                reason=_EXHAUSTED_REASONS[self._plan.purpose],
-                target=PageTarget.ON_CALL_SUPERVISOR,
+                page_id=f"ladder-{self._plan.ladder_id}-{what}",
+                reason=reason,
+                target=target,
                 ordered_at=workflow.now(),
             ),
         )

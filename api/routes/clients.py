@@ -85,7 +85,10 @@ async def list_clients(
 async def get_client(
     client_id: uuid.UUID, staff: DirectoryReader, session: SessionDep
 ) -> ClientPublic:
-    return ClientPublic.model_validate(await _client(session, client_id, staff.program_id))
+    """One client of the caller's program (name and phone: reading it is audited)."""
+    client = ClientPublic.model_validate(await _client(session, client_id, staff.program_id))
+    await audit_read(session, staff, "client.read", detail={"client_id": str(client_id)})
+    return client
 
 
 @router.post("/{client_id}/contacts", status_code=status.HTTP_201_CREATED)

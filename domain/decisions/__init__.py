@@ -50,6 +50,7 @@ from domain.disclosure import ConsentFacts, ContactFacts
 from domain.incident.state import Actor
 from domain.location import Location
 from domain.protocols.base import CrisisProtocol
+from domain.signed import SignedMessage
 from domain.vocabulary import Channel, DecisionKind, Role
 
 _KIND_MODULES = (
@@ -112,7 +113,7 @@ class DisclosureContext(BaseModel):
     part2_program: bool = False
 
 
-class DecisionRequest(BaseModel):
+class DecisionRequest(SignedMessage):
     """What the API sends to the incident workflow's update for one decision."""
 
     decision_id: UUID
@@ -125,9 +126,6 @@ class DecisionRequest(BaseModel):
     client_channels: tuple[Channel, ...] | None = None
     # A digest of the decision body: the same decision id with another body is refused.
     request_digest: str | None = None
-    # The API's HMAC over this request, its incident and its actor (infra/decision_signing.py):
-    # the worker refuses a decision without it, so reaching Temporal is not enough to decide.
-    signature: str | None = Field(default=None, max_length=200)
     # For `reclassify`: the new crisis type's protocol as the API has it, frozen from now on.
     protocol: CrisisProtocol | None = None
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import Field
 
 from domain.decisions.base import CLINICAL, Change, DecisionBody, DecisionKindSpec, Verdict
+from domain.decisions.reclassify import types_left
 from domain.disclosure import DisclosurePlan, grounds_refusal, plan_disclosure, rule_detail
 from domain.incident.rules import advance
 from domain.incident.state import LadderSummary, Refusal
@@ -46,6 +47,7 @@ def _plan(verdict: Verdict[NotifyContacts] | Change[NotifyContacts]) -> Disclosu
         nature_of_emergency=decision.emergency_nature,
         part2_program=request.disclosure.part2_program,
         assessed_with=[a.instrument for a in verdict.state.assessments],
+        earlier_types=types_left(verdict.state),
     )
 
 

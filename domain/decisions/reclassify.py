@@ -1,6 +1,7 @@
 """`reclassify`: the incident's crisis type was wrong (an SOS opens as `other`); the new type's
 protocol applies from now, its version recorded, and the protocol's timers take its windows.
-Earlier decisions stay as they were made."""
+Earlier decisions stay as they were made, and so do the types it had: Part 2 protection earned
+by a substance-use type is not lifted by moving away from it (`types_left`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any, Literal
 from domain.decisions.base import CLINICAL, Change, DecisionBody, DecisionKindSpec, Reason, Verdict
 from domain.incident.alarms import rewindow
 from domain.incident.rules import require_dispatch
-from domain.incident.state import Refusal
+from domain.incident.state import IncidentState, Refusal
 from domain.vocabulary import CrisisType, DecisionKind
+
+# The key of the decision's detail that keeps the type it moved away from.
+_FROM = "from"
 
 
 class Reclassify(DecisionBody):
@@ -36,7 +40,7 @@ def apply(change: Change[Reclassify]) -> dict[str, Any]:
     protocol = change.request.protocol
     assert protocol is not None  # checked by refuse
     detail = {
-        "from": s.crisis_type,
+        _FROM: s.crisis_type,
         "to": protocol.crisis_type,
         "protocol_version": protocol.version,
         "previous_protocol_version": s.protocol_version,
@@ -48,6 +52,16 @@ def apply(change: Change[Reclassify]) -> dict[str, Any]:
         require_dispatch(s, now)
     rewindow(s, protocol)
     return detail
+
+
+def types_left(state: IncidentState) -> list[CrisisType]:
+    """Every crisis type a reclassify moved the incident away from, oldest first: the type it
+    opened with, then each one after it but the current one."""
+    return [
+        CrisisType(entry.detail[_FROM])
+        for entry in state.decisions
+        if entry.kind is DecisionKind.RECLASSIFY
+    ]
 
 
 SPEC = DecisionKindSpec(

@@ -20,6 +20,7 @@ from domain.followup import FollowUpPlan
 from domain.location import Location
 from domain.notification import Acknowledgement, LadderPlan, LadderPurpose, LadderStatus
 from domain.protocols.base import CrisisProtocol
+from domain.signed import SignedMessage
 from domain.vocabulary import (
     CrisisType,
     DecisionKind,
@@ -43,7 +44,7 @@ class Actor(BaseModel):
     program_id: UUID
 
 
-class IncidentOpening(BaseModel):
+class IncidentOpening(SignedMessage):
     """The workflow's start input: everything known when the incident opens."""
 
     incident_id: UUID
@@ -65,7 +66,7 @@ class IncidentOpening(BaseModel):
     carried: IncidentCarry | None = None
 
 
-class SosPress(BaseModel):
+class SosPress(SignedMessage):
     """Another press of the SOS button, joined to the open incident."""
 
     at: datetime

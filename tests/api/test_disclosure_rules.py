@@ -431,3 +431,29 @@ async def test_an_sos_incident_reclassified_to_withdrawal_is_part2_protected(
     await add_consent_for(stack, program, wife, "part2")
     told = await notify(stack, program, incident_id, wife, justification=why)
     assert told.status_code == 200, told.text
+
+
+async def test_an_overdose_reclassified_to_other_still_needs_part2_consent_to_tell_his_wife(
+    stack: Stack, program: DemoProgram
+) -> None:
+    """Part 2 protection is sticky: reclassifying away from a substance-use type keeps it."""
+    wife = await add_wife(stack, program)
+    await add_consent_for(stack, program, wife, "contact_disclosure")
+    incident = await open_incident(stack, program, "overdose")
+    reclassified = await decide(
+        stack,
+        program,
+        incident["id"],
+        {"kind": "reclassify", "crisis_type": "other", "reason": "Not an overdose after all"},
+    )
+    assert reclassified["crisis_type"] == "other"
+    why = "Says he will use again tonight"
+
+    assert_refused(
+        await notify(stack, program, incident["id"], wife, justification=why),
+        "part2_written_consent_required",
+    )
+    assert (await detail(stack, program, incident["id"]))["ladders"] == []
+    await add_consent_for(stack, program, wife, "part2")
+    told = await notify(stack, program, incident["id"], wife, justification=why)
+    assert told.status_code == 200, told.text

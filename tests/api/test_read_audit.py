@@ -137,3 +137,23 @@ async def test_a_claimed_or_completed_task_answer_is_an_audited_read(
     assert [(e.actor_id, e.incident_id, e.detail) for e in reads] == [
         (str(program.staff[Role.FOLLOWUP].id), task.incident_id, {"task_ids": [str(task.id)]})
     ] * 2
+
+
+async def test_reading_one_client_is_an_audit_event_and_an_unknown_id_is_not(
+    stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A client's record holds a name and a phone number: reading it is audited like the list."""
+    path = f"/v1/clients/{program.client.id}"
+    for who in (Role.CLINICIAN, Role.ADMIN):
+        response = await stack.http.get(path, headers=program.auth(who))
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == str(program.client.id)
+    unknown = await stack.http.get(f"/v1/clients/{uuid.uuid4()}", headers=program.auth(Role.ADMIN))
+    assert unknown.status_code == 404
+
+    reads = await audited(sessions, "client.read")
+    assert [(e.actor_id, e.program_id, e.detail) for e in reads] == [
+        (str(program.staff[role].id), program.program.id, {"client_id": str(program.client.id)})
+        for role in (Role.CLINICIAN, Role.ADMIN)
+    ]
+    assert (await verify_chain(sessions))[1] is None

@@ -33,6 +33,7 @@ from domain.incident import workflow_id_for
 from domain.models import Incident, SosOutboxPress, Staff
 from domain.vocabulary import Role
 from infra.db import make_async_engine, make_sync_engine, session_factory, transaction
+from infra.decision_signing import DecisionSigning
 from infra.settings import Settings
 from infra.sos_outbox import DELIVERY_BUDGET, SosOutboxDrain, sos_location, sos_opening
 from infra.temporal import data_converter_for, start_incident
@@ -40,7 +41,7 @@ from tests.fakes import HOST, free_port
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
-from tests.helpers.stack import KEYRING, encrypted_client
+from tests.helpers.stack import DECISION_KEY, KEYRING, encrypted_client
 from tests.processes import ApiProcess, crisisdesk_env
 from worker import build_worker
 
@@ -177,6 +178,7 @@ async def outbox_stack(
         link.address,
         namespace=ts_env.client.namespace,
         data_converter=data_converter_for(KEYRING),
+        interceptors=[DecisionSigning(DECISION_KEY)],  # as `connect_temporal` gives the API
     )
     settings = stack_settings(database_url, tmp_path, **fake_twilio.settings_fields())
     temporal = encrypted_client(ts_env)

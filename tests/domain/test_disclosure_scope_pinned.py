@@ -89,6 +89,80 @@ def test_a_substance_use_instrument_makes_any_incident_part2(instrument: str) ->
     assert part2_protected(crisis_type=CrisisType.PANIC, assessed_with=later) is True
 
 
+@pytest.mark.parametrize(
+    "earlier", [CrisisType.INTOXICATION, CrisisType.WITHDRAWAL, CrisisType.OVERDOSE]
+)
+def test_part2_protection_stays_once_the_incident_had_a_substance_use_type(
+    earlier: CrisisType,
+) -> None:
+    """overdose, then reclassified to other: still the record of a substance-use crisis."""
+    assert part2_protected(crisis_type=CrisisType.OTHER, earlier_types=[earlier]) is True
+    moved_on = [CrisisType.PANIC, earlier, CrisisType.MEDICAL]
+    assert part2_protected(crisis_type=CrisisType.OTHER, earlier_types=moved_on) is True
+    refused = disclosure_refusal(
+        crisis_type=CrisisType.OTHER,
+        basis=THREAT,
+        contact=WIFE,
+        consents=[DISCLOSURE_CONSENT],
+        now=NOW,
+        earlier_types=[earlier],
+    )
+    assert refused is not None
+    assert refused.rule is DisclosureRule.PART2_WRITTEN_CONSENT_REQUIRED
+
+    def plan(consents: list[ConsentFacts]) -> tuple[object, ...]:
+        found = plan_disclosure(
+            crisis_type=CrisisType.OTHER,
+            basis=THREAT,
+            contacts=[WIFE],
+            consents=consents,
+            now=NOW,
+            disclosed_by="staff:1",
+            nature_of_emergency=None,
+            earlier_types=[earlier],
+        )
+        relied = tuple(r.consent_ids for r in found.relies_on)
+        return found.allowed, tuple(r.rule for r in found.refusals), relied
+
+    assert plan([DISCLOSURE_CONSENT]) == ((), (DisclosureRule.PART2_WRITTEN_CONSENT_REQUIRED,), ())
+    assert plan([DISCLOSURE_CONSENT, PART2_CONSENT]) == (
+        (WIFE.contact_id,),
+        (),
+        ((PART2_CONSENT.consent_id,),),
+    )
+
+
+@pytest.mark.parametrize("crisis_type", NOT_SUBSTANCE_USE)
+def test_earlier_types_outside_substance_use_do_not_make_an_incident_part2(
+    crisis_type: CrisisType,
+) -> None:
+    assert part2_protected(crisis_type=crisis_type, earlier_types=NOT_SUBSTANCE_USE) is False
+    allowed = disclosure_refusal(
+        crisis_type=crisis_type,
+        basis=THREAT,
+        contact=WIFE,
+        consents=[],
+        now=NOW,
+        earlier_types=NOT_SUBSTANCE_USE,
+    )
+    assert allowed is None
+    found = plan_disclosure(
+        crisis_type=crisis_type,
+        basis=CONSENT,
+        contacts=[WIFE],
+        consents=[DISCLOSURE_CONSENT, PART2_CONSENT],
+        now=NOW,
+        disclosed_by="staff:1",
+        nature_of_emergency=None,
+        earlier_types=NOT_SUBSTANCE_USE,
+    )
+    # Outside Part 2 the consent basis rests on every current consent, not the Part 2 one only.
+    assert found.relies_on[0].consent_ids == (
+        DISCLOSURE_CONSENT.consent_id,
+        PART2_CONSENT.consent_id,
+    )
+
+
 def test_an_sos_incident_assessed_with_ciwa_ar_refuses_his_wife_without_part2_consent() -> None:
     """The issue's reproduction: `other` + CIWA-Ar, the wife under serious_imminent_threat."""
     refused = disclosure_refusal(

@@ -20,6 +20,7 @@ from domain.decisions.assessment import Assessment
 from domain.decisions.cancel import Cancel
 from domain.decisions.note import Note
 from domain.decisions.notify_contacts import NotifyContacts
+from domain.decisions.reclassify import types_left
 from domain.disclosure import ConsentFacts, ContactFacts
 from domain.incident import IncidentOpening, IncidentState, Refusal
 from domain.incident.alarms import sound_due_alarms
@@ -326,3 +327,59 @@ def test_a_threat_on_an_unassessed_or_low_risk_incident_needs_a_justification() 
             state, asked(tell_wife("Threatened to jump"), disclosure=on_file()), OPENED, other
         )
         assert told.decisions[-1].documentation == {"justification": "Threatened to jump"}
+
+
+def test_an_overdose_reclassified_to_other_still_needs_part2_consent_to_tell_family() -> None:
+    """Part 2 protection is sticky: moving away from a substance-use type does not lift it."""
+    overdose = protocol_for(CrisisType.OVERDOSE)
+    opened = sos_incident(CrisisType.OVERDOSE)
+    other, _ = decide(opened, reclassify_to(CrisisType.OTHER), OPENED, overdose)
+    assert other.crisis_type is CrisisType.OTHER
+    assert types_left(other) == [CrisisType.OVERDOSE]
+    justified = tell_wife("Says he will drive after using")
+
+    found = refused(other, asked(justified, disclosure=on_file()))
+
+    assert (found.status, found.code, found.field) == (
+        409,
+        "disclosure_refused:part2_written_consent_required",
+        "basis",
+    )
+    told, effects = decide(
+        other, asked(justified, disclosure=on_file(PART2)), OPENED, protocol_for(CrisisType.OTHER)
+    )
+    [recipient] = effects.ladders[0].recipients
+    assert recipient.consent_ids == (PART2_ID,)
+    assert told.decisions[-1].detail["consent_ids"] == [str(PART2_ID)]
+
+
+def test_protection_stays_through_several_reclassifies_and_never_arises_without_cause() -> None:
+    at = OPENED + timedelta(minutes=1)
+    withdrawal, _ = decide(
+        sos_incident(CrisisType.PANIC),
+        reclassify_to(CrisisType.WITHDRAWAL),
+        OPENED,
+        protocol_for(CrisisType.PANIC),
+    )
+    medical, _ = decide(
+        withdrawal, reclassify_to(CrisisType.MEDICAL), at, protocol_for(CrisisType.WITHDRAWAL)
+    )
+    other, _ = decide(
+        medical, reclassify_to(CrisisType.OTHER), at, protocol_for(CrisisType.MEDICAL)
+    )
+    assert types_left(other) == [CrisisType.PANIC, CrisisType.WITHDRAWAL, CrisisType.MEDICAL]
+    justified = tell_wife("Threatened to jump")
+    found = refused(other, asked(justified, disclosure=on_file()))
+    assert found.code == "disclosure_refused:part2_written_consent_required"
+
+    # Never a substance-use type, never a substance-use instrument: no Part 2 consent needed.
+    calm, _ = decide(
+        sos_incident(CrisisType.PANIC),
+        reclassify_to(CrisisType.OTHER),
+        OPENED,
+        protocol_for(CrisisType.PANIC),
+    )
+    assert types_left(calm) == [CrisisType.PANIC]
+    assert types_left(sos_incident()) == []
+    other_protocol = protocol_for(CrisisType.OTHER)
+    assert refusal(calm, other_protocol, asked(justified, disclosure=on_file()), OPENED) is None

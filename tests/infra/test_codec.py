@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.incident import IncidentOpening
+from domain.incident import IncidentOpening, SosPress
 from domain.vocabulary import Role
 from infra.codec import (
     DEV_KEYRING_FILE,
@@ -29,8 +36,10 @@ from infra.codec import (
     RefusedPayloadError,
 )
 from infra.temporal import data_converter_for
+from tests.helpers.incidents import decide, open_incident
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import KEYRING, Stack
+from workflows.incident import IncidentWorkflow
 
 
 def _payload(text: str) -> Payload:
@@ -97,14 +106,58 @@ async def test_old_key_still_decrypts_after_rotation_and_new_key_encrypts() -> N
     [sealed_with_new] = await codec.encode([_payload("after rotation")])
     assert sealed_with_new.metadata[KEY_ID_METADATA] == b"new"
     # The old key alone cannot read what the rotated keyring wrote.
-    with pytest.raises(KeyringError, match="unknown key 'new'"):
-        await EncryptionCodec(old).decode([sealed_with_new])
+    with pytest.raises(RefusedPayloadError, match="unknown key 'new'"):
+        await data_converter_for(old).decode([sealed_with_new], [str])
 
 
-async def test_a_payload_under_an_unknown_key_id_is_refused() -> None:
+async def test_a_payload_under_an_unknown_key_id_is_refused_and_the_key_id_logged() -> None:
+    """It may be a key missing from our own configuration: the operator is told which."""
     [sealed] = await EncryptionCodec(Keyring.generate("gone")).encode([_payload("x")])
-    with pytest.raises(KeyringError, match="unknown key 'gone'"):
-        await EncryptionCodec(Keyring.generate("other")).decode([sealed])
+    other = Keyring.generate("other")
+
+    with structlog.testing.capture_logs() as logged:
+        [refused] = await EncryptionCodec(other).decode([sealed])
+        with pytest.raises(RefusedPayloadError, match="unknown key 'gone'"):
+            await data_converter_for(other).decode([sealed], [str])
+
+    assert refused.metadata["encoding"] == REFUSED_ENCODING
+    assert next((e["event"], e["log_level"], e["key_id"]) for e in logged) == (
+        "codec.unknown_key",
+        "error",
+        "gone",
+    )
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"nope"}, data=b"abc"),
+        Payload(metadata={"encoding": ENCODING}, data=os.urandom(64)),
+        Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1"}, data=b""),
+        Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1"}, data=b"abc"),
+        Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1"}, data=os.urandom(27)),
+        Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"\xff" * 500}, data=b"abc"),
+    ],
+    ids=["unknown-key", "no-key-id", "empty", "3-bytes", "shorter-than-nonce-and-tag", "junk-id"],
+)
+async def test_a_crafted_payload_is_refused_never_raised(forged: Payload) -> None:
+    """Decoding runs before the workflow sees a signal: an exception there fails the workflow
+    task on every retry, and the incident would never take another decision."""
+    [refused] = await EncryptionCodec(Keyring.generate("k1")).decode([forged])
+
+    assert refused.metadata["encoding"] == REFUSED_ENCODING
+    assert len(refused.data) < 200  # an attacker's key id is quoted only in part
+    with pytest.raises(RefusedPayloadError):
+        await data_converter_for(Keyring.generate("k1")).decode([forged], [str])
+
+
+async def test_the_shortest_real_payload_still_decodes() -> None:
+    """The length check refuses only what cannot be a nonce and a tag: an empty payload sealed
+    by our key is exactly that long."""
+    codec = EncryptionCodec(Keyring.generate("k1"))
+    [sealed] = await codec.encode([Payload()])
+    assert len(sealed.data) == 12 + 16
+    assert await codec.decode([sealed]) == [Payload()]
 
 
 async def test_a_tampered_payload_or_a_swapped_key_id_does_not_decrypt() -> None:
@@ -257,3 +310,47 @@ def _started_input(events: list[HistoryEvent]) -> list[Payload]:
     first = events[0]
     assert first.HasField("workflow_execution_started_event_attributes")
     return list(first.workflow_execution_started_event_attributes.input.payloads)
+
+
+# --- a crafted payload sent to a running incident ---------------------------------------------
+
+
+class _Forger(PayloadCodec):
+    """What a Temporal client can put on the wire: this exact payload for every argument."""
+
+    def __init__(self, forged: Payload) -> None:
+        self._forged = forged
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._forged for _ in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+@pytest.mark.parametrize(
+    ("key_id", "data"),
+    [(b"nope", os.urandom(64)), (KEYRING.active_key_id.encode(), b"abc")],
+    ids=["unknown-key-id", "real-key-id-3-bytes"],
+)
+async def test_a_signal_with_a_crafted_payload_leaves_the_incident_working(
+    stack: Stack, program: DemoProgram, ts_env: WorkflowEnvironment, key_id: bytes, data: bytes
+) -> None:
+    """The payload claims to be sealed but is not: the signal is dropped, and the incident still
+    takes the API's next decision (before, every workflow task failed on it, for good)."""
+    incident = await open_incident(stack, program)
+    forged = Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id}, data=data)
+    attacker = Client(
+        ts_env.client.service_client,
+        namespace=ts_env.client.namespace,
+        data_converter=dataclasses.replace(pydantic_data_converter, payload_codec=_Forger(forged)),
+    )
+    handle = attacker.get_workflow_handle_for(IncidentWorkflow.run, incident["workflow_id"])
+
+    await handle.signal(IncidentWorkflow.sos_pressed, SosPress(at=datetime.now(UTC)))
+    noted = await asyncio.wait_for(
+        decide(stack, program, incident["id"], {"kind": "note", "text": "called back"}), 30
+    )
+
+    assert noted["sos_presses"] == 0
+    assert [d["kind"] for d in noted["decisions"]][-1] == "note"

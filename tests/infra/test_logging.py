@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import logging
 import uuid
@@ -14,7 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from infra.db import make_sync_engine
-from infra.logging import QUIET_LOGGERS, REDACTED, configure_logging
+from infra.logging import (
+    EXCEPTION_MESSAGE_WITHHELD,
+    QUIET_LOGGERS,
+    REDACTED,
+    configure_logging,
+)
 from infra.settings import LogFormat, Settings
 
 
@@ -168,14 +175,84 @@ def test_standard_library_logs_of_a_failed_statement_pass_the_same_redaction(
     logging.getLogger("some.library").warning("texted +15035550199 at marisol@example.org")
     out = capsys.readouterr().err
     lines = _json_lines(out)
-    assert [line["event"] for line in lines][:2] == [
-        "Completing activity as failed",
-        "Exception in ASGI application",
+    assert [line["event"] for line in lines] == [
+        f"temporalio.activity: {EXCEPTION_MESSAGE_WITHHELD}",
+        f"uvicorn.error: {EXCEPTION_MESSAGE_WITHHELD}",
+        f"texted {REDACTED} at {REDACTED}",
     ]
     assert "sqlalchemy.exc.IntegrityError" in str(lines[0]["exception"])
     assert "RuntimeError" in str(lines[0]["exception"])
     for phi in (*MARISOL, "marisol@example.org"):
         assert phi not in out
+
+
+# A database's refusal quotes the row: psycopg's DETAIL line names the client.
+DETAIL = "DETAIL:  Key (last_name, first_name)=(Quintero-Vance, Marisol) already exists."
+
+
+class UniqueViolationError(Exception):
+    """Stands in for psycopg's: its text is the server's message with the DETAIL line."""
+
+
+async def _fails_with_the_row() -> None:
+    raise UniqueViolationError(f"duplicate key value violates unique constraint\n{DETAIL}")
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_an_asyncio_task_exception_never_retrieved_does_not_quote_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """asyncio writes the exception's text into the message itself ("Task exception was never
+    retrieved ... exception=UniqueViolationError('...')"): none of the text reaches the log."""
+    configure_logging(Settings(log_format=LogFormat.JSON, data_dir=tmp_path))
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(_fails_with_the_row())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert task.done()
+        del task  # never awaited: asyncio reports it when the task is collected
+        gc.collect()
+    finally:
+        loop.close()
+    out = capsys.readouterr().err
+
+    for phi in ("Marisol", "Quintero"):
+        assert phi not in out
+    [line] = [line for line in _json_lines(out) if line["logger"] == "asyncio"]
+    assert line["event"] == f"asyncio: {EXCEPTION_MESSAGE_WITHHELD}"
+    assert line["level"] == "error"
+    assert "UniqueViolationError" in str(line["exception"])
+    assert "_fails_with_the_row" in str(line["exception"])  # the frames stay
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_message_that_embeds_an_exception_keeps_its_format_string_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    configure_logging(Settings(log_format=LogFormat.JSON, data_dir=tmp_path))
+    error = UniqueViolationError(DETAIL)
+    library = logging.getLogger("some.library")
+    # An exception passed as an argument: the format string stays, its arguments do not.
+    library.warning("retrying %s after %s", "insert", error)
+    # Formatted before logging (an f-string), with the exception being handled: withheld whole.
+    try:
+        raise RuntimeError("could not build the failure")
+    except RuntimeError:
+        library.exception(f"Failed building failure, original error: {error}")
+    # Asyncio's messages are withheld even without an exception attached.
+    logging.getLogger("asyncio").warning(f"Executing <Task exception={error!r}> took 0.2 s")
+    # A message that is about no exception keeps its words.
+    library.info("pool %s recycled after %d s", "primary", 30)
+    out = capsys.readouterr().err
+
+    for phi in ("Marisol", "Quintero"):
+        assert phi not in out
+    assert [line["event"] for line in _json_lines(out)] == [
+        "retrying %s after %s",
+        f"some.library: {EXCEPTION_MESSAGE_WITHHELD}",
+        f"asyncio: {EXCEPTION_MESSAGE_WITHHELD}",
+        "pool primary recycled after 30 s",
+    ]
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -106,11 +106,37 @@ def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRISISDESK_DECISION_KEY", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("CRISISDESK_AUDIT_KEY", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("CRISISDESK_PUBLIC_URL", "https://crisisdesk.example.org")
+    monkeypatch.setenv("CRISISDESK_TEMPORAL_TLS_CERT", "/run/crisisdesk/tls/client.pem")
+    monkeypatch.setenv("CRISISDESK_TEMPORAL_TLS_KEY", "/run/crisisdesk/tls/client.key")
 
 
 def test_production_with_keys_and_postgresql_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     _production(monkeypatch)
     assert load_settings().environment is Environment.PRODUCTION
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        ("CRISISDESK_TEMPORAL_TLS_CERT", "CRISISDESK_TEMPORAL_TLS_KEY"),
+        ("CRISISDESK_TEMPORAL_TLS_CERT",),
+        ("CRISISDESK_TEMPORAL_TLS_KEY",),
+    ],
+)
+def test_production_without_mutual_tls_to_temporal_is_refused(
+    monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...]
+) -> None:
+    """Whoever reaches Temporal's port without a client certificate must be turned away, so the
+    API and the workers present one: production does not start without it."""
+    _production(monkeypatch)
+    for variable in missing:
+        monkeypatch.delenv(variable)
+    with pytest.raises(SettingsError, match="CRISISDESK_TEMPORAL_TLS_KEY"):
+        load_settings()
+
+
+def test_development_needs_no_temporal_certificate() -> None:
+    assert load_settings().temporal_tls_cert is None
 
 
 def test_production_without_an_audit_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,6 +206,8 @@ def test_seed_refuses_in_production(tmp_path: Path) -> None:
         "CRISISDESK_DECISION_KEY": base64.b64encode(os.urandom(32)).decode(),
         "CRISISDESK_AUDIT_KEY": base64.b64encode(os.urandom(32)).decode(),
         "CRISISDESK_PUBLIC_URL": "https://crisisdesk.example.org",
+        "CRISISDESK_TEMPORAL_TLS_CERT": "/run/crisisdesk/tls/client.pem",
+        "CRISISDESK_TEMPORAL_TLS_KEY": "/run/crisisdesk/tls/client.key",
         "CRISISDESK_DATA_DIR": str(tmp_path),
     }
     done = subprocess.run([CLI, "seed"], env=env, capture_output=True, text=True, timeout=60)

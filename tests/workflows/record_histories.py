@@ -8,6 +8,7 @@ Histories are encrypted with a test-only key kept beside them; they hold only de
 from __future__ import annotations
 
 import asyncio
+import secrets
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from domain.vocabulary import Channel, ContactKind, CrisisType, DecisionKind, Ro
 from infra.binaries import temporal_test_server
 from infra.codec import Keyring
 from infra.db import make_async_engine, session_factory, transaction
+from infra.decision_signing import DecisionSigning
 from infra.migrate import upgrade_database
 from infra.records import add_contact
 from infra.settings import Settings
@@ -120,6 +122,8 @@ async def record() -> None:
             env.client.service_client,
             namespace=env.client.namespace,
             data_converter=data_converter_for(keyring),
+            # Signs as the API does (its worker checks): replay takes any key for these.
+            interceptors=[DecisionSigning(secrets.token_bytes(32))],
         )
         close = (Role.SUPERVISOR, {"kind": "close", "reason": "Stable, follow-up booked"})
         async with transaction(sessions) as session:

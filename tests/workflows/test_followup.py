@@ -132,7 +132,8 @@ async def test_a_restarted_start_never_duplicates_tasks(
 ) -> None:
     """Task ids come from the incident and the sequence, so the projection is an upsert."""
     handle, plan = await start_followup(stack, program, sessions)
-    await handle.signal(FollowUpWorkflow.cancel_all, CancelFollowUp(reason="closed"))
+    closed = CancelFollowUp(reason="closed", incident_id=plan.incident_id)
+    await handle.signal(FollowUpWorkflow.cancel_all, closed)
     await handle.result()
 
     again = await stack.client.start_workflow(
@@ -141,7 +142,7 @@ async def test_a_restarted_start_never_duplicates_tasks(
         id=followup_workflow_id(plan.incident_id),
         task_queue=stack.settings.task_queue,
     )
-    await again.signal(FollowUpWorkflow.cancel_all, CancelFollowUp(reason="closed"))
+    await again.signal(FollowUpWorkflow.cancel_all, closed)
     await again.result()
 
     rows = await task_rows(sessions, plan.incident_id)
@@ -340,7 +341,10 @@ async def test_cancel_all_cancels_the_open_tasks_and_ends(
     first = task_id_for(plan.incident_id, 1)
     await claim_and_complete(stack, program, first, FollowUpOutcome.REACHED_SAFE)
 
-    await handle.signal(FollowUpWorkflow.cancel_all, CancelFollowUp(reason="closed by supervisor"))
+    await handle.signal(
+        FollowUpWorkflow.cancel_all,
+        CancelFollowUp(reason="closed by supervisor", incident_id=plan.incident_id),
+    )
     result = await handle.result()
 
     assert [t.status for t in result.tasks] == [TaskStatus.COMPLETED] + 3 * [TaskStatus.CANCELLED]

@@ -10,10 +10,11 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from infra.decision_signing import DecisionSigning
 from infra.temporal import data_converter_for
 from tests.helpers.incidents import decide, open_incident
 from tests.helpers.programs import DemoProgram
-from tests.helpers.stack import KEYRING, Stack
+from tests.helpers.stack import DECISION_KEY, KEYRING, Stack
 from tests.workflows.record_histories import HISTORIES, replay_keyring
 from tests.workflows.scenarios import CSSRS_MODERATE
 from worker import WORKFLOWS
@@ -28,7 +29,12 @@ def test_there_are_recorded_histories() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: Path(p).stem)
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter_for(replay_keyring()))
+    # With the worker's signature checks: signals recorded unsigned replay as they ran.
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=data_converter_for(replay_keyring()),
+        interceptors=[DecisionSigning(DECISION_KEY)],
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

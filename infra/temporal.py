@@ -20,8 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.incident import IncidentOpening, workflow_id_for
 from infra.codec import Keyring, sealed_data_converter
-from infra.decision_signing import DecisionSigning, decision_keys_for
+from infra.decision_signing import decision_keys_for
 from infra.settings import Settings
+from infra.signing_interceptors import DecisionSigning
 from workflows.incident import IncidentWorkflow
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 

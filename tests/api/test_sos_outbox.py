@@ -33,8 +33,8 @@ from domain.incident import workflow_id_for
 from domain.models import Incident, SosOutboxPress, Staff
 from domain.vocabulary import Role
 from infra.db import make_async_engine, make_sync_engine, session_factory, transaction
-from infra.decision_signing import DecisionSigning
 from infra.settings import Settings
+from infra.signing_interceptors import DecisionSigning
 from infra.sos_outbox import DELIVERY_BUDGET, SosOutboxDrain, sos_location, sos_opening
 from infra.temporal import data_converter_for, start_incident
 from tests.fakes import HOST, free_port

@@ -5,13 +5,14 @@ databases verify only while that form stays byte-for-byte the same.
 """
 
 import hashlib
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from domain.audit import GENESIS_HASH, chain_hash
+from domain.audit import GENESIS_HASH, chain_hash, keyed_chain_hash
 
 AT = datetime(2026, 11, 14, 3, 27, 5, tzinfo=UTC)
 INCIDENT = UUID("6f1c2a8e-0000-4000-8000-0000000000aa")
@@ -77,3 +78,15 @@ def test_tampering_with_any_field_changes_the_hash(field: str, tampered: object)
 
 def test_tampering_with_the_predecessor_changes_the_hash() -> None:
     assert chain_hash(GENESIS_HASH, **EVENT) != chain_hash(sha256("forged"), **EVENT)
+
+
+AUDIT_KEY = bytes(range(32))
+
+
+def test_the_keyed_hash_is_an_hmac_of_the_predecessor_then_every_stored_field() -> None:
+    """SPEC 10.2: the chain is keyed (HMAC with a key outside the database); every field of the
+    stored form, the incident included, is under the key."""
+    prev = sha256("previous event")
+    expected = hmac.new(AUDIT_KEY, (prev + STORED_FORM).encode(), hashlib.sha256).hexdigest()
+    assert keyed_chain_hash(AUDIT_KEY, prev, **EVENT) == expected
+    assert keyed_chain_hash(AUDIT_KEY, prev, **EVENT) != chain_hash(prev, **EVENT)

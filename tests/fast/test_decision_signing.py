@@ -5,6 +5,8 @@ refusal is in tests/infra/test_temporal_trust_boundary.py."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import stat
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,13 @@ from temporalio import workflow
 
 from domain.decisions import Actor
 from domain.followup import CancelFollowUp
+from domain.signed import SignedMessage
 from domain.vocabulary import Role
 from infra.decision_signing import (
     DEV_DECISION_KEY_FILE,
     clear_all,
     decision_keys_for,
+    input_signed,
     message_signature,
     sign_all,
     signature_valid,
@@ -61,13 +65,18 @@ def test_a_decision_without_a_signature_is_refused_as_forbidden() -> None:
         "code": "unsigned_decision",
         "detail": "the request is not signed",
     }
-    assert "missing" in refusal.message
+    assert refusal.message == (
+        "the note request's signature is missing: only the CrisisDesk API may change an incident"
+    )
 
 
 def test_a_signature_under_another_key_is_refused_and_named_not_the_apis() -> None:
     request = signed(decision_request(NOTE), key=OTHER_KEY)
     assert not signature_valid([KEY], WORKFLOW, "note", request)
-    assert "not the API's" in unsigned_refusal("note", [request]).message
+    assert unsigned_refusal("note", [request]).message == (
+        "the note request's signature is not the API's: only the CrisisDesk API may change an"
+        " incident"
+    )
 
 
 def test_a_retired_key_still_verifies_so_older_histories_replay() -> None:
@@ -154,3 +163,61 @@ def test_every_update_of_every_workflow_has_a_validator_so_its_signature_is_chec
         if update.validator is None
     ]
     assert unchecked == []
+
+
+class _Press(SignedMessage):
+    """A message of two fields, to pin the signature's exact form."""
+
+    device: str
+    at: int
+
+
+def test_the_signature_is_pinned_to_its_documented_form() -> None:
+    """The worker and the API (and histories recorded by older releases) agree only while the
+    signed text stays byte for byte the same: typed out here by hand."""
+    body = '{"at":3,"device":"d1"}'
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    text = f"crisisdesk-message\nv1\n{WORKFLOW}\nsos_pressed\n{digest}"
+    expected = "v1=" + hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()
+    press = _Press(device="d1", at=3)
+    assert message_signature(KEY, WORKFLOW, "sos_pressed", press) == expected
+    # The signature itself is never part of what is signed.
+    signed_press = press.model_copy(update={"signature": expected})
+    assert message_signature(KEY, WORKFLOW, "sos_pressed", signed_press) == expected
+
+
+def test_a_workflow_input_is_signed_only_when_every_message_of_it_is() -> None:
+    press = _Press(device="d1", at=3)
+    [signed_press] = sign_all(KEY, WORKFLOW, "IncidentWorkflowV2", [press])
+    assert input_signed((KEY,), WORKFLOW, "IncidentWorkflowV2", [signed_press])
+    assert input_signed((KEY,), WORKFLOW, "IncidentWorkflowV2", ["not a message", 3])
+    assert not input_signed((KEY,), WORKFLOW, "IncidentWorkflowV2", [press])
+    assert not input_signed((KEY,), WORKFLOW, "IncidentWorkflowV2", [signed_press, press])
+    assert not input_signed((KEY,), "incident-other", "IncidentWorkflowV2", [signed_press])
+    assert not input_signed((OTHER_KEY,), WORKFLOW, "IncidentWorkflowV2", [signed_press])
+
+
+def test_the_development_key_is_made_in_a_data_dir_that_does_not_exist_yet(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data" / "crisisdesk"
+    [key] = decision_keys_for(Settings(data_dir=data_dir))
+    stored = (data_dir / DEV_DECISION_KEY_FILE).read_text()
+    assert base64.b64decode(stored) == key
+    assert sorted(p.name for p in data_dir.iterdir()) == [DEV_DECISION_KEY_FILE]
+
+
+def test_a_development_key_already_there_is_kept_whole(tmp_path: Path) -> None:
+    kept = base64.b64encode(OTHER_KEY).decode()
+    (tmp_path / DEV_DECISION_KEY_FILE).write_text(kept + "\n")
+    assert decision_keys_for(Settings(data_dir=tmp_path)) == (OTHER_KEY,)
+    assert (tmp_path / DEV_DECISION_KEY_FILE).read_text() == kept + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEV_DECISION_KEY_FILE]
+
+
+def test_a_key_list_with_spaces_is_read_key_by_key(tmp_path: Path) -> None:
+    listed = f" {base64.b64encode(KEY).decode()} , {base64.b64encode(OTHER_KEY).decode()} "
+    assert decision_keys_for(Settings(data_dir=tmp_path, decision_key=listed)) == (
+        KEY,
+        OTHER_KEY,
+    )

@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from infra.codec import Keyring
-from infra.decision_signing import DecisionSigning
 from infra.settings import Settings
+from infra.signing_interceptors import DecisionSigning
 from infra.temporal import data_converter_for
 from worker import build_worker
 

@@ -47,7 +47,8 @@ from domain.notification import (
 )
 from domain.signed import SignedMessage
 from domain.vocabulary import Channel, Role, TaskStatus
-from infra.decision_signing import DecisionSigning, message_signature
+from infra.decision_signing import message_signature
+from infra.signing_interceptors import DecisionSigning
 from infra.temporal import data_converter_for
 from tests.helpers.followup import start_followup
 from tests.helpers.incidents import decide, detail, open_incident

@@ -29,10 +29,10 @@ from domain.vocabulary import Channel, ContactKind, CrisisType, DecisionKind, Ro
 from infra.binaries import temporal_test_server
 from infra.codec import Keyring
 from infra.db import make_async_engine, session_factory, transaction
-from infra.decision_signing import DecisionSigning
 from infra.migrate import upgrade_database
 from infra.records import add_contact
 from infra.settings import Settings
+from infra.signing_interceptors import DecisionSigning
 from infra.temporal import data_converter_for, ensure_search_attributes
 from tests.helpers.programs import DemoProgram, make_program
 from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition

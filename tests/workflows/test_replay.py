@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from infra.decision_signing import DecisionSigning
+from infra.signing_interceptors import DecisionSigning
 from infra.temporal import data_converter_for
 from tests.helpers.incidents import decide, open_incident
 from tests.helpers.programs import DemoProgram

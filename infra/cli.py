@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.vocabulary import Role
-from infra.settings import Environment, Settings, SettingsError, load_settings
+from infra.cli_audit import audit_app
+from infra.cli_support import command_database, command_settings
+from infra.settings import Environment, Settings
 
 app = typer.Typer(no_args_is_help=True, help="CrisisDesk: durable emergency case manager")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff members and their tokens")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log")
 program_app = typer.Typer(no_args_is_help=True, help="Programs")
 resources_app = typer.Typer(no_args_is_help=True, help="The local resource directory")
 app.add_typer(staff_app, name="staff")
@@ -27,36 +24,12 @@ app.add_typer(program_app, name="program")
 app.add_typer(resources_app, name="resources")
 
 
-def _settings() -> Settings:
-    from infra.logging import configure_logging
-
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
-
-
-@asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on the configured database for one command; the engine is closed after."""
-    from infra.db import make_async_engine, session_factory
-
-    engine = make_async_engine(settings.resolved_database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (SQLite or PostgreSQL)."""
     from infra.migrate import upgrade_database
 
-    settings = _settings()
+    settings = command_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.resolved_database_url)
     typer.echo("database is at the latest migration")
@@ -65,7 +38,7 @@ def migrate() -> None:
 @app.command()
 def seed() -> None:
     """Create the demo program and print its staff tokens (development only)."""
-    settings = _settings()
+    settings = command_settings()
     if settings.environment is Environment.PRODUCTION:
         typer.echo(
             "seed refused: the demo program and its printed tokens are for development "
@@ -80,7 +53,7 @@ def seed() -> None:
 async def _seed(settings: Settings) -> dict[str, str]:
     from infra.seed import seed_demo
 
-    async with _database(settings) as sessions:
+    async with command_database(settings) as sessions:
         return await seed_demo(sessions)
 
 
@@ -103,10 +76,10 @@ def program_add(
     from infra.db import transaction
     from infra.records import create_program
 
-    settings = _settings()
+    settings = command_settings()
 
     async def run() -> str:
-        async with _database(settings) as sessions, transaction(sessions) as session:
+        async with command_database(settings) as sessions, transaction(sessions) as session:
             program = await create_program(
                 session, data=ProgramCreate(slug=slug, name=name, part2_program=part2)
             )
@@ -132,10 +105,10 @@ def staff_add(
     from infra.db import transaction
     from infra.records import create_staff, program_by_slug
 
-    settings = _settings()
+    settings = command_settings()
 
     async def run() -> str | None:
-        async with _database(settings) as sessions, transaction(sessions) as session:
+        async with command_database(settings) as sessions, transaction(sessions) as session:
             found = await program_by_slug(session, slug=program)
             if found is None:
                 return None
@@ -169,7 +142,7 @@ def staff_rotate(
     from infra.db import transaction
     from infra.records import rotate_token
 
-    settings = _settings()
+    settings = command_settings()
     try:
         staff_id = uuid.UUID(staff)
     except ValueError:
@@ -177,7 +150,7 @@ def staff_rotate(
         raise typer.Exit(2) from None
 
     async def run() -> str | None:
-        async with _database(settings) as sessions, transaction(sessions) as session:
+        async with command_database(settings) as sessions, transaction(sessions) as session:
             member = await session.get(Staff, staff_id)
             if member is None:
                 return None
@@ -190,76 +163,6 @@ def staff_rotate(
         typer.echo(f"no staff member {staff}", err=True)
         raise typer.Exit(1)
     typer.echo(token)
-
-
-@audit_app.command("verify")
-def audit_verify(
-    anchor: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            readable=True,
-            help="an anchor file (crisisdesk audit anchor): its heads must all still be there",
-        ),
-    ] = None,
-) -> None:
-    """Walk the audit chain under its key; exit non-zero naming the first altered event, or with
-    --anchor the anchored events that are gone (the newest events deleted)."""
-    from domain.audit import read_anchors
-    from infra.audit_log import audit_key_for, use_audit_key, verify_chain
-
-    settings = _settings()
-    use_audit_key(audit_key_for(settings))
-    try:
-        anchors = read_anchors(anchor.read_text()) if anchor else []
-    except ValueError as error:
-        typer.echo(f"{anchor}: {error}", err=True)
-        raise typer.Exit(2) from None
-
-    async def run() -> int:
-        async with _database(settings) as sessions:
-            checked, broken = await verify_chain(sessions, anchors)
-        if broken is None:
-            typer.echo(f"audit chain intact: {checked} events verified")
-            return 0
-        where = f"event {broken.event_id}" if broken.event_id else "an anchored event"
-        typer.echo(
-            f"audit chain BROKEN at {where} (program {broken.program_id}, "
-            f"seq {broken.seq}): {broken.problem}; {checked} events verified",
-            err=True,
-        )
-        return 1
-
-    raise typer.Exit(asyncio.run(run()))
-
-
-@audit_app.command("anchor")
-def audit_anchor(
-    file: Annotated[
-        Path, typer.Argument(dir_okay=False, help="the anchor file to append to; - for stdout")
-    ],
-) -> None:
-    """Append the head of every program's chain (sequence, hash, time) to FILE: keep it outside
-    the database, so `audit verify --anchor FILE` finds events deleted since."""
-    from datetime import UTC, datetime
-
-    from infra.audit_log import audit_key_for, chain_heads, use_audit_key
-
-    settings = _settings()
-    use_audit_key(audit_key_for(settings))
-
-    async def run() -> str:
-        async with _database(settings) as sessions:
-            return (await chain_heads(sessions, datetime.now(UTC))).line()
-
-    line = asyncio.run(run())
-    if str(file) == "-":  # from a container: the operator redirects it off the host
-        typer.echo(line, nl=False)
-        return
-    with file.open("a", encoding="utf-8") as handle:
-        handle.write(line)
-    typer.echo(f"anchored {line.count('program_id')} chain heads in {file}")
 
 
 @resources_app.command("import")
@@ -279,7 +182,7 @@ def resources_import(
     from infra.directory import ResourceFileError, import_resources, read_resource_csv
     from infra.records import program_by_slug
 
-    settings = _settings()
+    settings = command_settings()
     with file.open(encoding="utf-8-sig", newline="") as lines:
         try:
             resources = read_resource_csv(lines)
@@ -290,7 +193,7 @@ def resources_import(
             raise typer.Exit(1) from None
 
     async def run() -> int | None:
-        async with _database(settings) as sessions, transaction(sessions) as session:
+        async with command_database(settings) as sessions, transaction(sessions) as session:
             found = await program_by_slug(session, slug=program)
             if found is None:
                 return None
@@ -306,7 +209,7 @@ def resources_import(
 @app.command()
 def worker() -> None:
     """Run a Temporal worker (scale out by running more)."""
-    settings = _settings()
+    settings = command_settings()
     asyncio.run(_run_worker(settings, asyncio.Event()))
 
 
@@ -323,7 +226,7 @@ async def _run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _database(settings) as sessions:
+    async with command_database(settings) as sessions:
         built = build_worker(
             client, settings=settings, sessions=sessions, console_fallback=console_fallback
         )
@@ -341,7 +244,7 @@ def api() -> None:
 
     from api.app import create_app
 
-    settings = _settings()
+    settings = command_settings()
     # log_config=None: uvicorn's loggers write through our redacting handler (infra/logging.py).
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
@@ -351,7 +254,7 @@ def api() -> None:
 @app.command()
 def dev() -> None:
     """The embedded stack: Temporal dev server, worker and API on SQLite, with demo data."""
-    settings = _settings()
+    settings = command_settings()
     asyncio.run(_dev(settings))
 
 

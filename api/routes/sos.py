@@ -28,16 +28,15 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import token_hash
+from api.crisis_numbers import EMERGENCY_NUMBERS, CrisisNumber, crisis_numbers
 from api.deps import RuntimeDep, SessionDep
 from api.problems import Problem
 from api.runtime import Runtime
-from domain.geo import Coordinates, locate
 from domain.incident import IncidentOpening, SosPress, workflow_id_for
 from domain.location import Location
 from domain.models import Client, ClientDevice, Incident
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, ResourceKind
-from infra.directory import nearest_resources
+from domain.vocabulary import CrisisType
 from infra.sos_outbox import (
     keep_press,
     kept_sos_incident,
@@ -82,18 +81,6 @@ class SosRequest(BaseModel):
         if self.lon is not None and self.lat is None:
             raise ValueError("lat: required with lon")
         return self
-
-
-class CrisisNumber(BaseModel):
-    name: str
-    phone: str
-    distance_km: float | None = None
-
-
-EMERGENCY_NUMBERS = (
-    CrisisNumber(name="Emergency services", phone="911"),
-    CrisisNumber(name="988 Suicide & Crisis Lifeline", phone="988"),
-)
 
 
 class SosAnswer(BaseModel):
@@ -239,7 +226,7 @@ async def sos(
         client = await session.get(Client, device.client_id)
         assert client is not None
         location = sos_location(position, client.zip)
-        numbers = await _crisis_numbers(session, device.program_id, location)
+        numbers = await crisis_numbers(session, device.program_id, location)
         press = await _press(session, device, client, location, SosPress(at=now, location=position))
         # Ends the read: no transaction stays open while Temporal is waited for (on SQLite, a
         # snapshot that old could not be turned into the write that keeps the press).
@@ -386,27 +373,3 @@ async def _recent_sos_incident(
         if row.snapshot.get("origin") == "sos":
             return row.id
     return None
-
-
-async def _crisis_numbers(
-    session: AsyncSession, program_id: uuid.UUID, location: Location | None
-) -> list[CrisisNumber]:
-    numbers = list(EMERGENCY_NUMBERS)
-    origin: Coordinates | None = (
-        await asyncio.to_thread(locate, location) if location is not None else None
-    )
-    if origin is not None:
-        nearest = await nearest_resources(
-            session,
-            program_id=program_id,
-            origin=origin,
-            kinds={ResourceKind.CRISIS_LINE, ResourceKind.CRISIS_CENTER},
-            open_at=None,
-            limit=1,
-        )
-        numbers += [
-            CrisisNumber(name=r.name, phone=r.phone, distance_km=round(km, 1))
-            for r, km in nearest
-            if r.phone not in ("911", "988")
-        ]
-    return numbers

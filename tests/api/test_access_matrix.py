@@ -48,6 +48,7 @@ from infra.db import make_async_engine, session_factory, transaction
 from infra.records import create_client, create_program, create_staff
 from infra.settings import Settings
 from infra.temporal import data_converter_for, ensure_search_attributes
+from tests.helpers.followup import TO_FOLLOWUP
 from worker import build_worker
 
 T = TypeVar("T")
@@ -379,20 +380,7 @@ async def _program(
         },
     )
     decisions = f"/v1/incidents/{incident['id']}/decisions"
-    for body in (
-        {
-            "kind": "assessment",
-            "instrument": "clinical_judgement",
-            "risk_override": "moderate",
-            "justification": "Calmer, oriented, future-oriented talk",
-        },
-        {"kind": "deescalation", "techniques": ["grounding"], "outcome": "resolved"},
-        {
-            "kind": "disposition",
-            "outcome": "remained_home_with_safety_plan",
-            "safety_plan": SAFETY_PLAN,
-        },
-    ):
+    for body in TO_FOLLOWUP:
         await _post(http, decisions, clinician, body)
 
     async def tasks_projected() -> list[FollowUpTask] | None:

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.models import FollowUpTask
 from domain.vocabulary import Role
+from tests.helpers.followup import TO_FOLLOWUP
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram, make_program
 from tests.helpers.stack import Stack
@@ -82,14 +83,6 @@ def decision_bodies(home: DemoProgram, theirs: dict[str, str]) -> list[dict[str,
 # The one route meant to reach another program's incident: break-glass grants a supervisor of
 # another program its detail and history (tests/api/test_break_glass.py).
 ACROSS_PROGRAMS = {("POST", "/v1/incidents/{incident_id}/break-glass")}
-SAFETY_PLAN = {
-    "warning_signs": ["isolating"],
-    "internal_coping": ["paced breathing"],
-    "social_distractions": ["coffee shop"],
-    "people_to_ask": ["sister Lia"],
-    "professionals": ["988"],
-    "means_safety": ["medications locked away"],
-}
 
 
 async def posted(http: httpx.AsyncClient, path: str, headers: dict[str, str], body: Any) -> Any:
@@ -124,20 +117,7 @@ async def away_ids(
             "location": {"zip": "97201"},
         },
     )
-    for body in (
-        {
-            "kind": "assessment",
-            "instrument": "clinical_judgement",
-            "risk_override": "moderate",
-            "justification": "Calmer, oriented, future-oriented talk",
-        },
-        {"kind": "deescalation", "techniques": ["grounding"], "outcome": "resolved"},
-        {
-            "kind": "disposition",
-            "outcome": "remained_home_with_safety_plan",
-            "safety_plan": SAFETY_PLAN,
-        },
-    ):
+    for body in TO_FOLLOWUP:
         await posted(http, f"/v1/incidents/{incident['id']}/decisions", clinician, body)
 
     async def task() -> FollowUpTask | None:

@@ -13,18 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.models import AuditEvent, FollowUpTask, Incident
 from domain.vocabulary import Role
 from infra.audit_log import verify_chain
+from tests.helpers.followup import TO_FOLLOWUP
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram, add_emailed_sister
 from tests.helpers.stack import Stack
-
-SAFETY_PLAN = {
-    "warning_signs": ["isolating"],
-    "internal_coping": ["paced breathing"],
-    "social_distractions": ["coffee shop"],
-    "people_to_ask": ["sister Lia"],
-    "professionals": ["988"],
-    "means_safety": ["medications locked away"],
-}
 
 
 async def audited(sessions: async_sessionmaker[AsyncSession], action: str) -> list[AuditEvent]:
@@ -93,20 +85,7 @@ async def test_a_claimed_or_completed_task_answer_is_an_audited_read(
     stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     incident = await opened(stack, program)
-    for body in (
-        {
-            "kind": "assessment",
-            "instrument": "clinical_judgement",
-            "risk_override": "moderate",
-            "justification": "Calmer, oriented, future-oriented talk",
-        },
-        {"kind": "deescalation", "techniques": ["grounding"], "outcome": "resolved"},
-        {
-            "kind": "disposition",
-            "outcome": "remained_home_with_safety_plan",
-            "safety_plan": SAFETY_PLAN,
-        },
-    ):
+    for body in TO_FOLLOWUP:
         response = await stack.http.post(
             f"/v1/incidents/{incident['id']}/decisions",
             json=body,

@@ -19,10 +19,28 @@ from tests.helpers.incidents import decide, open_incident
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import Stack
-from tests.workflows.scenarios import CSSRS_MODERATE, DEESCALATED, disposition
+from tests.workflows.scenarios import CSSRS_MODERATE, DEESCALATED, SAFETY_PLAN, disposition
 from workflows.followup import FollowUpWorkflow
 
 FollowUpHandle = WorkflowHandle[FollowUpWorkflow, FollowUpResult]
+
+
+# A moderate-risk incident walked to follow-up through the API: judged, de-escalated, sent home
+# with a safety plan (the disposition starts the follow-up on the protocol's schedule).
+TO_FOLLOWUP: tuple[dict[str, Any], ...] = (
+    {
+        "kind": "assessment",
+        "instrument": "clinical_judgement",
+        "risk_override": "moderate",
+        "justification": "Calmer, oriented, future-oriented talk",
+    },
+    {"kind": "deescalation", "techniques": ["grounding"], "outcome": "resolved"},
+    {
+        "kind": "disposition",
+        "outcome": "remained_home_with_safety_plan",
+        "safety_plan": SAFETY_PLAN,
+    },
+)
 
 
 async def start_followup(

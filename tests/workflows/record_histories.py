@@ -42,6 +42,7 @@ from workflows.incident import DECISION_UPDATES, IncidentWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 KEYRING_FILE = HISTORIES / "replay-keyring.txt"
 DECISIONS: TypeAdapter[Decision] = TypeAdapter(Decision)
+CANCEL_REQUEST = "cancel request"
 
 
 def replay_keyring() -> Keyring:
@@ -54,7 +55,7 @@ async def _scenario(
     program: DemoProgram,
     task_queue: str,
     crisis_type: CrisisType,
-    steps: list[tuple[Role, dict[str, Any] | timedelta]],
+    steps: list[tuple[Role, dict[str, Any] | timedelta | str]],
     context: dict[str, Any],
 ) -> str:
     incident_id = uuid.uuid4()
@@ -79,6 +80,10 @@ async def _scenario(
         if isinstance(step, timedelta):
             await env.sleep(step)
             continue
+        if step == CANCEL_REQUEST:  # someone with Temporal access asks to cancel the incident
+            await handle.cancel()
+            continue
+        assert isinstance(step, dict)
         if step.get("kind") == "dispatch_update" and "dispatch_id" not in step:
             current = await handle.query(IncidentWorkflow.current)
             step = {**step, "dispatch_id": str(current.dispatches[-1].dispatch_id)}
@@ -96,6 +101,10 @@ async def _scenario(
                 client_channels=(
                     context.get("client_channels") if decision.kind == "contact_lost" else None
                 ),
+                # As the API does: the new type's protocol travels with a reclassify.
+                protocol=protocol_for(CrisisType(step["crisis_type"]))
+                if decision.kind == "reclassify"
+                else None,
             ),
         )
     await handle.result()
@@ -254,6 +263,46 @@ async def record() -> None:
                     ),
                     (Role.CLINICIAN, disposition(with_safety_plan=True)),
                     (Role.CLINICIAN, timedelta(hours=30)),
+                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
+                ],
+            ),
+            # Signed starts and signals, reclassify: an SOS-like `other` incident becomes a
+            # withdrawal, its protocol applies from then on.
+            "v2_signed_reclassified_to_withdrawal_then_closed": (
+                CrisisType.OTHER,
+                [
+                    (
+                        Role.CLINICIAN,
+                        {
+                            "kind": "reclassify",
+                            "crisis_type": "withdrawal",
+                            "reason": "Shaking, sweating, last drink 20 hours ago",
+                        },
+                    ),
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.WITHDRAWAL]),
+                    (Role.CLINICIAN, DEESCALATED),
+                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
+                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
+                ],
+            ),
+            # A Temporal cancel request refused (paged, audited) while the family ladder runs
+            # (it ends exhausted: no channel is configured here), then follow-up cancelled.
+            "v2_signed_cancel_refused_ladder_exhausted_then_closed": (
+                CrisisType.SUICIDAL_IDEATION,
+                [
+                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
+                    (
+                        Role.CLINICIAN,
+                        {
+                            "kind": "notify_contacts",
+                            "contact_ids": [context["sister"]],
+                            "basis": "serious_imminent_threat",
+                            "justification": "Told us she is not safe tonight",
+                        },
+                    ),
+                    (Role.CLINICIAN, CANCEL_REQUEST),
+                    (Role.CLINICIAN, timedelta(minutes=1)),
+                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
                     (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
                 ],
             ),

@@ -34,6 +34,7 @@ from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from tests.fakes.smtp import SmtpSink
+    from tests.fakes.twilio import FakeTwilio
 
 pytest_plugins = ["tests.fakes.smtp", "tests.fakes.twilio", "tests.fakes.webhook"]
 
@@ -140,6 +141,29 @@ async def reachable_stack(
             row.email = member.email = f"{role}@{program.program.slug}.test"
     async with running_stack(
         ts_env, database_url, sessions, tmp_path, **smtp_sink.settings_fields()
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def channels_stack(
+    ts_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    fake_twilio: FakeTwilio,
+) -> AsyncIterator[Stack]:
+    """A stack whose worker mails through the local SMTP sink and texts and calls through the
+    fake Twilio; ack links are under http://crisisdesk.test."""
+    async with running_stack(
+        ts_env,
+        database_url,
+        sessions,
+        tmp_path,
+        **smtp_sink.settings_fields(),
+        **fake_twilio.settings_fields(),
+        public_url="http://crisisdesk.test",
     ) as running:
         yield running
 

@@ -24,23 +24,8 @@ from tests.helpers.polling import eventually
 from tests.helpers.problems import assert_invalid, assert_problem
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import Stack
+from tests.workflows.scenarios import CIWA_SEVERE
 
-CIWA_SEVERE = {  # CIWA-Ar total 26: severe alcohol withdrawal, risk high
-    "kind": "assessment",
-    "instrument": "ciwa_ar",
-    "scores": {
-        "nausea_vomiting": 4,
-        "tremor": 4,
-        "paroxysmal_sweats": 4,
-        "anxiety": 4,
-        "agitation": 4,
-        "tactile_disturbances": 2,
-        "auditory_disturbances": 1,
-        "visual_disturbances": 1,
-        "headache": 1,
-        "orientation": 1,
-    },
-}
 JUDGED_HIGH = {
     "kind": "assessment",
     "instrument": "clinical_judgement",

@@ -55,6 +55,22 @@ JUDGED_MODERATE = {
     "justification": "Calmer after ten minutes, oriented, future-oriented talk",
 }
 
+CIWA_SEVERE = {  # CIWA-Ar total 26: severe alcohol withdrawal, risk high
+    "kind": "assessment",
+    "instrument": "ciwa_ar",
+    "scores": {
+        "nausea_vomiting": 4,
+        "tremor": 4,
+        "paroxysmal_sweats": 4,
+        "anxiety": 4,
+        "agitation": 4,
+        "tactile_disturbances": 2,
+        "auditory_disturbances": 1,
+        "visual_disturbances": 1,
+        "headache": 1,
+        "orientation": 1,
+    },
+}
 ASSESSMENTS: dict[CrisisType, dict[str, Any]] = {
     CrisisType.SUICIDAL_IDEATION: CSSRS_MODERATE,
     CrisisType.SELF_HARM: CSSRS_MODERATE,

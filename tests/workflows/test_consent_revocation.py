@@ -8,14 +8,9 @@ server and a local server that answers as Twilio's REST API does).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
 from domain.protocols import protocol_for
@@ -25,47 +20,11 @@ from tests.fakes.twilio import FakeTwilio
 from tests.helpers.incidents import decide, detail, open_incident
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
-from tests.helpers.stack import Stack, running_stack
+from tests.helpers.stack import Stack
+from tests.workflows.scenarios import CIWA_SEVERE
 
 ACK_WINDOW = protocol_for(CrisisType.WITHDRAWAL).contact_ack_window
 WIFE_PHONE, BROTHER_PHONE = "+15035550131", "+15035550132"
-CIWA_SEVERE = {
-    "kind": "assessment",
-    "instrument": "ciwa_ar",
-    "scores": {
-        "nausea_vomiting": 4,
-        "tremor": 4,
-        "paroxysmal_sweats": 4,
-        "anxiety": 4,
-        "agitation": 4,
-        "tactile_disturbances": 2,
-        "auditory_disturbances": 1,
-        "visual_disturbances": 1,
-        "headache": 1,
-        "orientation": 1,
-    },
-}
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def ladder_stack(
-    ts_env: WorkflowEnvironment,
-    database_url: str,
-    sessions: async_sessionmaker[AsyncSession],
-    tmp_path: Path,
-    smtp_sink: SmtpSink,
-    fake_twilio: FakeTwilio,
-) -> AsyncIterator[Stack]:
-    async with running_stack(
-        ts_env,
-        database_url,
-        sessions,
-        tmp_path,
-        **smtp_sink.settings_fields(),
-        **fake_twilio.settings_fields(),
-        public_url="http://crisisdesk.test",
-    ) as stack:
-        yield stack
 
 
 async def contact_with_part2_consent(
@@ -88,13 +47,13 @@ async def contact_with_part2_consent(
 
 
 async def test_a_revoked_consent_stops_the_ladder_for_that_contact_and_it_moves_on(
-    ladder_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     smtp_sink: SmtpSink,
     fake_twilio: FakeTwilio,
 ) -> None:
-    stack = ladder_stack
+    stack = channels_stack
     wife, wife_consent = await contact_with_part2_consent(
         stack,
         program,

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.testing import WorkflowEnvironment
@@ -29,31 +26,10 @@ from tests.fakes.twilio import FakeTwilio
 from tests.helpers.incidents import decide, open_incident
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
-from tests.helpers.stack import Stack, running_stack, stack_app_secret
+from tests.helpers.stack import Stack, stack_app_secret
 from tests.workflows.scenarios import CSSRS_MODERATE
 
 ACK_WINDOW = protocol_for(CrisisType.SUICIDAL_IDEATION).contact_ack_window
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def notify_stack(
-    ts_env: WorkflowEnvironment,
-    database_url: str,
-    sessions: async_sessionmaker[AsyncSession],
-    tmp_path: Path,
-    smtp_sink: SmtpSink,
-    fake_twilio: FakeTwilio,
-) -> AsyncIterator[Stack]:
-    async with running_stack(
-        ts_env,
-        database_url,
-        sessions,
-        tmp_path,
-        **smtp_sink.settings_fields(),
-        **fake_twilio.settings_fields(),
-        public_url="http://crisisdesk.test",
-    ) as stack:
-        yield stack
 
 
 async def add_contact(
@@ -102,13 +78,13 @@ async def count_at_least(counter: Any, n: int, what: str) -> None:
 
 
 async def test_the_ladder_moves_on_to_the_second_contact_and_then_pages(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     smtp_sink: SmtpSink,
     fake_twilio: FakeTwilio,
 ) -> None:
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack,
         program,
@@ -162,13 +138,13 @@ async def test_the_ladder_moves_on_to_the_second_contact_and_then_pages(
 
 
 async def test_an_smtp_outage_falls_over_to_the_next_channel(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     smtp_sink: SmtpSink,
     fake_twilio: FakeTwilio,
 ) -> None:
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack,
         program,
@@ -203,7 +179,7 @@ async def test_an_smtp_outage_falls_over_to_the_next_channel(
 
 
 async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the_ladder(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     fake_twilio: FakeTwilio,
@@ -211,7 +187,7 @@ async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the
 ) -> None:
     """A mail scanner or link preview opens the link: the ladder goes on to the next rung. Only
     the page's button, a POST, acknowledges."""
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack,
         program,
@@ -290,11 +266,11 @@ async def test_opening_an_ack_link_acknowledges_nothing_and_its_button_stops_the
 
 
 async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     fake_twilio: FakeTwilio,
 ) -> None:
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack, program, "Lia Ruiz", 1, phone="+15035550101", channels=["sms"]
     )
@@ -321,11 +297,11 @@ async def test_an_api_client_acknowledges_with_a_post_and_gets_json(
 
 
 async def test_part2_refuses_family_without_written_consent_and_documents_medical_disclosure(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     fake_twilio: FakeTwilio,
 ) -> None:
-    stack = notify_stack
+    stack = channels_stack
     mother = await add_contact(
         stack, program, "Grace Okafor", 1, phone="+15035550111", channels=["sms"]
     )
@@ -383,7 +359,7 @@ async def test_part2_refuses_family_without_written_consent_and_documents_medica
 
 
 async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tracked(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     fake_twilio: FakeTwilio,
@@ -391,7 +367,7 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
 ) -> None:
     from twilio.request_validator import RequestValidator
 
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack,
         program,
@@ -435,13 +411,13 @@ async def test_an_sms_reply_of_yes_stops_the_ladder_and_status_callbacks_are_tra
 
 
 async def test_an_ack_after_the_incident_ended_is_a_conflict_and_an_sms_reply_is_a_no_op(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     fake_twilio: FakeTwilio,
 ) -> None:
     from twilio.request_validator import RequestValidator
 
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack, program, "Lia Ruiz", 1, phone="+15035550101", channels=["sms"]
     )
@@ -496,13 +472,13 @@ async def _press(stack: Stack, fake_twilio: FakeTwilio, url: str, digit: str) ->
 
 
 async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_ladder(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     ts_env: WorkflowEnvironment,
     fake_twilio: FakeTwilio,
     smtp_sink: SmtpSink,
 ) -> None:
-    stack = notify_stack
+    stack = channels_stack
     sister = await add_contact(
         stack,
         program,
@@ -540,14 +516,14 @@ async def test_pressing_1_on_the_call_acknowledges_the_contact_and_stops_the_lad
 
 
 async def test_a_paged_supervisor_pressing_1_acknowledges_the_page(
-    notify_stack: Stack,
+    channels_stack: Stack,
     program: DemoProgram,
     fake_twilio: FakeTwilio,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The on-call supervisor texted STOP (21610): the page falls back to a call; a key press
     on it acknowledges the page (it belongs to no ladder)."""
-    stack = notify_stack
+    stack = channels_stack
     async with transaction(sessions) as session:
         supervisor = await session.get(Staff, program.staff[Role.SUPERVISOR].id)
         assert supervisor is not None

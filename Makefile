@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint install clean
-.PHONY: bench drills mutants
+.PHONY: bench drills mutants screenshots
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ run: $(INSTALLED)
 ## test: the whole suite, on SQLite and PostgreSQL, time-skipping and dev Temporal servers
 test: $(INSTALLED)
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(PY) -m pytest
 
 ## bench: engine baseline and CrisisDesk's figures on a stack of its own (bench/run.py)
@@ -40,6 +41,13 @@ drills: $(INSTALLED)
 ## MUTANTS_ARGS=--keep keeps mutmut's work dir ./mutants/ to read a survivor: mutmut show NAME
 mutants: $(INSTALLED)
 	$(PY) scripts/mutants.py $(MUTANTS_ARGS)
+
+## screenshots: the console's board, an incident page and the SOS page, on a stack of its own
+## (the browser tests' harness), written to docs/screenshots/*.png
+screenshots: $(INSTALLED)
+	scripts/ensure-postgres
+	scripts/ensure-chromium
+	PYTHONPATH=. $(PY) scripts/screenshots.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -19,6 +19,7 @@ from activities.channels import (
 from activities.dispatch import DispatchActivities
 from activities.followup import FollowUpActivities
 from activities.notify import NotifyActivities
+from activities.oncall import OnCallActivities
 from activities.paging import PagingActivities
 from domain.vocabulary import Channel
 from infra.ack_tokens import ack_key
@@ -29,6 +30,7 @@ from workflows.followup import FollowUpWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.incident_v1 import IncidentWorkflowV1
 from workflows.notification import ContactLadderWorkflow
+from workflows.oncall import OnCallHandoffWorkflow
 
 # IncidentWorkflowV1 finishes the incidents opened before effects ran independently.
 WORKFLOWS = [
@@ -37,6 +39,7 @@ WORKFLOWS = [
     ContactLadderWorkflow,
     FollowUpWorkflow,
     BreakGlassPageWorkflow,
+    OnCallHandoffWorkflow,
 ]
 
 
@@ -59,6 +62,7 @@ def build_worker(
     casefile = CasefileActivities(sessions)
     followup = FollowUpActivities(sessions)
     paging = PagingActivities(sessions, channels)
+    oncall = OnCallActivities(sessions)
     dispatch = DispatchActivities(
         sessions,
         WebhookChannel(url=settings.dispatch_webhook_url, secret=settings.webhook_secret)
@@ -79,6 +83,7 @@ def build_worker(
             casefile.record_incident,
             followup.record_followup_tasks,
             paging.page_staff,
+            oncall.check_handoff,
             notify.send_message,
             dispatch.send_dispatch_packet,
         ],

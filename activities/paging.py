@@ -32,6 +32,7 @@ from domain.models import Notification, Staff
 from domain.vocabulary import Channel, DeliveryStatus, Role
 from infra.audit_log import append_in
 from infra.db import transaction
+from infra.oncall import on_call_staff
 from infra.records import notification_by_key
 
 log = structlog.get_logger("crisisdesk.paging")
@@ -39,7 +40,6 @@ log = structlog.get_logger("crisisdesk.paging")
 _IN_TARGET: dict[str, Callable[[Staff, PageOrder], bool]] = {
     PageTarget.STAFF: lambda staff, order: staff.id == order.staff_id,
     PageTarget.FOLLOWUP_QUEUE: lambda staff, _: staff.role == Role.FOLLOWUP,
-    PageTarget.ON_CALL_SUPERVISOR: lambda staff, _: staff.role == Role.SUPERVISOR and staff.on_call,
     PageTarget.ALL_SUPERVISORS: lambda staff, _: staff.role == Role.SUPERVISOR,
     ADMINS_TARGET: lambda staff, _: staff.role == Role.ADMIN,
 }
@@ -67,7 +67,9 @@ class _Attempt:
             address=address,
             subject="CrisisDesk page",
             # An incident id and the reason: the details are behind a staff login.
-            body=f"CrisisDesk incident {self.request.incident_id}: {self.request.order.reason}",
+            body=f"CrisisDesk incident {self.request.incident_id}: {self.request.order.reason}"
+            if self.request.about == "incident"
+            else f"CrisisDesk: {self.request.order.reason}",
         )
 
 
@@ -110,10 +112,14 @@ class PagingActivities:
     async def page_staff(self, request: PageRequest) -> PageResult:
         """Page the order's target, then each fallback in turn, until someone takes the page."""
         staff = await self._active_staff(request)
+        on_call = await self._on_call_supervisors(request)
         page = _Page(request)
         chain = [request.order.target.value, PageTarget.ALL_SUPERVISORS.value, ADMINS_TARGET]
         for target in dict.fromkeys(chain):  # each target once, in order; the console follows
-            members = [s for s in staff if _IN_TARGET[target](s, request.order)]
+            if target == PageTarget.ON_CALL_SUPERVISOR:
+                members = on_call
+            else:
+                members = [s for s in staff if _IN_TARGET[target](s, request.order)]
             if not members:
                 page.miss(target, "nobody active in this target", None, None)
             reached = False
@@ -181,6 +187,15 @@ class PagingActivities:
     async def _recorded(self, key: str) -> Notification | None:
         async with self._sessions() as session:
             return await notification_by_key(session, key=key)
+
+    async def _on_call_supervisors(self, request: PageRequest) -> list[Staff]:
+        """The on-call supervisor when the page was ordered (the schedule, else the flag); only
+        a page to them asks."""
+        if request.order.target is not PageTarget.ON_CALL_SUPERVISOR:
+            return []
+        async with self._sessions() as session:
+            at = request.order.ordered_at
+            return (await on_call_staff(session, request.program_id, Role.SUPERVISOR, at)).staff
 
     async def _active_staff(self, request: PageRequest) -> Sequence[Staff]:
         active = col(Staff.active).is_(True)

@@ -6,19 +6,29 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
+from api.codec_cors import CodecCors
+from api.console import install_console
+from api.docs import install_docs
 from api.limits import BodyLimitMiddleware
+from api.metrics import install_metrics
 from api.problems import PROBLEM_RESPONSES, document_errors_as_problems, install_problem_handlers
+from api.query_rules import refuse_undocumented_query
 from api.routes import (
     acks,
     break_glass,
     clients,
+    codec,
     dispatch_callbacks,
+    fhir,
     health,
     incident_history,
     incidents,
+    instruments,
+    oncall,
+    reports,
     resources,
     sos,
     staff,
@@ -59,10 +69,14 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         summary="Durable emergency case manager for virtual intensive outpatient programs",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        docs_url=None,  # served by `install_docs`, from the app's own assets
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     use_audit_key(audit_key_for(settings))
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(CodecCors, origin=settings.temporal_ui_origin)
     install_problem_handlers(app)
     document_errors_as_problems(app)
     for module in (
@@ -72,11 +86,19 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         resources,
         incidents,
         incident_history,
+        fhir,
+        reports,
+        instruments,
         break_glass,
         tasks,
         acks,
         dispatch_callbacks,
         sos,
+        codec,
+        oncall,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(refuse_undocumented_query)])
+    install_docs(app)
+    install_console(app)
+    install_metrics(app, settings, engine)  # last: its middleware times every other layer
     return app

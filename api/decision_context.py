@@ -20,16 +20,25 @@ from infra.records import in_program
 
 async def check_owner(session: SessionDep, decision: Decision, program_id: uuid.UUID) -> None:
     """A new owner must be an active clinician or supervisor of the program: checked here, so
-    a wrong id never reaches the workflow (or the case file's foreign key)."""
+    a wrong id never reaches the workflow (or the case file's foreign key). An id the program
+    does not have is 404; a staff member who cannot own an incident (now) is 409."""
     owner_id = getattr(decision, "owner_id", None)
     if owner_id is None:
         return
     owner = await in_program(session, Staff, owner_id, program_id)
-    if owner is None or not owner.active or Role(owner.role) not in CLINICAL:
-        message = "not an active clinician or supervisor of this program"
+    if owner is None:  # as an unknown client or contact is answered: not found, naming it
+        message = "no such staff member in this program"
         raise Problem(
-            422,
-            "Unprocessable content",
+            404,
+            "Not found",
+            f"owner_id: {message}",
+            errors=[{"field": "owner_id", "message": message}],
+        )
+    if not owner.active or Role(owner.role) not in CLINICAL:
+        message = f"{owner.name} is not an active clinician or supervisor of this program"
+        raise Problem(
+            409,
+            "Conflict",
             f"owner_id: {message}",
             errors=[{"field": "owner_id", "message": message}],
         )

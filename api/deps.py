@@ -22,7 +22,7 @@ from api.problems import Problem
 from api.runtime import Runtime
 from domain.audit import AuditEntry
 from domain.models import BreakGlassGrant, Staff
-from domain.vocabulary import Role
+from domain.vocabulary import Role, with_article
 from infra.audit_log import append_audit_on
 from infra.records import staff_by_token
 
@@ -116,7 +116,8 @@ def require(*roles: Role) -> Callable[[Staff], Coroutine[Any, Any, Staff]]:
             raise Problem(
                 403,
                 "Forbidden",
-                f"a {staff.role} may not do this; it needs {' or '.join(sorted(allowed))}",
+                f"{with_article(staff.role)} may not do this; "
+                f"it needs {' or '.join(with_article(r) for r in sorted(allowed))}",
             )
         return staff
 

@@ -120,6 +120,9 @@ class IncidentSummary(BaseModel):
     opened_at: datetime
     updated_at: datetime
     protocol_version: str
+    # For the board: the timer due first (a page when it runs out), and pages that reached nobody.
+    next_timer: PendingTimer | None = None
+    unreachable: int = 0
 
 
 class IncidentList(BaseModel):
@@ -130,8 +133,12 @@ class IncidentList(BaseModel):
 class TimelineEvent(BaseModel):
     at: datetime
     type: str
+    # A staff member's id, "system", or the Temporal identity that made the event.
     actor: str
     detail: dict[str, Any]
+    # Who the staff member is, when the actor is one (SPEC 10.4: the history names actors).
+    actor_name: str | None = None
+    actor_role: str | None = None
 
 
 class IncidentHistory(BaseModel):

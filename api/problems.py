@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
     WorkflowUpdateFailedError,
@@ -23,7 +24,8 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from domain.vocabulary import DecisionKind
+from domain.decisions import DECISION_ROLES
+from domain.vocabulary import DecisionKind, Role
 
 log = structlog.get_logger("crisisdesk.api")
 
@@ -144,11 +146,14 @@ def _field_error(error: Any) -> dict[str, str]:
     return {"field": location or "body", "message": message}
 
 
-def refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
-    """A workflow validator's refusal (ApplicationError `DecisionRefused`) as a problem."""
+def refusal_problem(error: WorkflowUpdateFailedError, role: Role | None = None) -> Problem:
+    """A workflow validator's refusal (ApplicationError `DecisionRefused`) as a problem; its
+    `allowed` decisions are those `role` may record (what the incident view offers it)."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == "DecisionRefused" and cause.details:
         why = dict(cause.details[0])
+        if role is not None and why.get("allowed"):
+            why["allowed"] = [k for k in why["allowed"] if role in DECISION_ROLES[DecisionKind(k)]]
         status_code = int(why.pop("status", 409))
         if status_code == 404:
             return not_found("incident")  # one 404 body, whoever's incident it is (SPEC 10.2)
@@ -156,7 +161,7 @@ def refusal_problem(error: WorkflowUpdateFailedError) -> Problem:
         title = {403: "Forbidden", 404: "Not found", 422: "Unprocessable content"}.get(
             status_code, "Conflict"
         )
-        if status_code == 422 and why.get("field"):
+        if why.get("field"):  # the field the refusal names, as a 422 names it
             why["errors"] = [{"field": why["field"], "message": detail}]
         return Problem(
             status_code, title, detail, **{k: v for k, v in why.items() if v is not None}
@@ -179,6 +184,17 @@ async def answered_in_time(
         raise WorkflowAnswerLateError from None
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers, asked of the router itself: Starlette's 405 names only
+    the methods of the first route on the path."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, error: Problem) -> JSONResponse:
@@ -187,12 +203,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         return problem_response(
             error.status_code,
             _TITLES.get(error.status_code, "Error"),
             str(error.detail),
-            headers=dict(error.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

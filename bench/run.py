@@ -2,7 +2,8 @@
 
 Starts its own stack on loopback (Temporal dev server with the WAL pragmas on a temp SQLite file,
 `crisisdesk worker` and `crisisdesk api` subprocesses on a temp SQLite database, an aiosmtpd sink),
-or points at a running API with `--api URL --tokens FILE` (then only (2) and (3) are measured).
+or points at a running API with `--api URL --tokens FILE` (then only (2), (3), (6), (7) are
+measured).
 
     (1) engine baseline: trivial workflow + one activity, 100 in flight, workflows/s
     (2) POST /v1/incidents, 100 in flight: incidents/s, p50 / p99
@@ -10,6 +11,7 @@ or points at a running API with `--api URL --tokens FILE` (then only (2) and (3)
         beside (3a) the engine's floor: a bare update handler, 20 callers, same server
     (4) time to first contact: notify_contacts HTTP send -> message at the SMTP sink, p50 / p99
     (5) worker RSS with K incidents waiting in follow-up
+    (6), (7) the console: board first render, decision to screen over SSE (bench/console.py)
 
 Prints a table and writes bench/results/<timestamp>.json. Everything it starts it stops.
 """
@@ -710,6 +712,28 @@ def table(results: dict[str, Any]) -> str:
                 f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
             )
         )
+    if board := results.get("board_render"):
+        lat = board["latency"]
+        rows.append(
+            (
+                f"(6) board first render ({board['rows']} rows, {board['body_kib']} KiB)",
+                "",
+                f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
+            )
+        )
+    if shown := results.get("to_screen"):
+        for label, figures in (
+            ("(7) decision -> SSE -> timeline", shown),
+            ("    opened -> SSE -> board row", shown["board"]),
+        ):
+            lat = figures["latency"]
+            rows.append(
+                (
+                    f"{label} (n={lat['count']})",
+                    "",
+                    f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms (goal p99 < 2000)",
+                )
+            )
     if contact := results.get("first_contact"):
         lat = contact["latency"]
         rows.append(
@@ -822,6 +846,19 @@ async def main(args: argparse.Namespace) -> int:
                 }
             if sampler is not None:
                 results["decisions_profile"] = await asyncio.to_thread(sampler.summary)
+            from bench.console import board_first_render, decision_to_screen  # it imports run.py
+
+            print("(6) board first render ...", flush=True)
+            results["board_render"] = await phase(
+                results,
+                "board_render",
+                board_first_render(api, client_ids, worker_pid=stack.worker_pid),
+                timeout,
+            )
+            print("(7) decision to screen over SSE ...", flush=True)
+            results["to_screen"] = await phase(
+                results, "to_screen", decision_to_screen(api, client_ids[0]), timeout
+            )
             if not external:
                 print("(4) time to first contact ...", flush=True)
                 results["first_contact"] = await phase(

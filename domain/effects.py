@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -28,9 +29,13 @@ NO_TARGET = "none"
 
 
 class PageRequest(SignedMessage):
+    """`incident_id`: the incident the page is about; for an on-call handoff (`about`), the
+    rotation's id, which keys its deliveries."""
+
     incident_id: UUID
     program_id: UUID
     order: PageOrder
+    about: Literal["incident", "handoff"] = "incident"
 
 
 class Unreachable(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from domain.audit import AuditEntry
 from domain.signed import SignedMessage
-from domain.vocabulary import FollowUpOutcome, RiskLevel, Role, TaskStatus
+from domain.vocabulary import FollowUpOutcome, RiskLevel, Role, TaskStatus, with_article
 
 _TASK_NAMESPACE = uuid.UUID("1d0f6c55-3b7e-4f0a-9a43-5f2d8e61c7b9")
 
@@ -219,7 +219,9 @@ def claim_refusal(task: TaskState | None, request: ClaimTask) -> TaskRefusal | N
         return TaskRefusal(status=404, code="not_found", detail="no such task", field="task_id")
     if request.role not in CLAIM_ROLES:
         return TaskRefusal(
-            status=403, code="forbidden_role", detail=f"a {request.role} may not claim tasks"
+            status=403,
+            code="forbidden_role",
+            detail=f"{with_article(request.role)} may not claim tasks",
         )
     if task.status in CLAIMED:
         mine = task.assignee_id == request.staff_id
@@ -240,7 +242,9 @@ def completion_refusal(task: TaskState | None, request: CompleteTask) -> TaskRef
         return TaskRefusal(status=404, code="not_found", detail="no such task", field="task_id")
     if request.role not in COMPLETE_ROLES:
         return TaskRefusal(
-            status=403, code="forbidden_role", detail=f"a {request.role} may not complete tasks"
+            status=403,
+            code="forbidden_role",
+            detail=f"{with_article(request.role)} may not complete tasks",
         )
     if status_after(request.outcome) not in TRANSITIONS[task.status]:
         return _settled_refusal(task)

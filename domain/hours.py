@@ -20,6 +20,28 @@ _DAY_MINUTES = 24 * 60
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-(?:([01][0-9]|2[0-3]):([0-5][0-9])|(24:00))$")
 
 
+_HM = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+def _span_pattern(group: int) -> str:
+    # The lookahead refuses a span that opens and closes at the same time.
+    return rf"\s*(?!({_HM})-\{group}\s*(?:,|$)){_HM}-(?:{_HM}|24:00)\s*"
+
+
+# The rule of `parse_day` for the OpenAPI document, day by day (ECMA-262 and Python alike).
+HOURS_SCHEMA = {
+    "properties": {
+        day: {
+            "type": "string",
+            "pattern": rf"^\s*[Cc][Ll][Oo][Ss][Ee][Dd]\s*$"
+            rf"|^{_span_pattern(1)}(?:,{_span_pattern(2)})*$",
+        }
+        for day in DAYS
+    },
+    "additionalProperties": False,
+}
+
+
 class HoursError(ValueError):
     """A schedule that cannot be read; `day` is the key at fault (None for the whole schedule)."""
 

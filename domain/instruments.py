@@ -90,9 +90,9 @@ CSSRS_ITEMS: tuple[str, ...] = (
     "behavior",
     "behavior_past_3_months",
 )
-_CSSRS_REQUIRED = ("wish_dead", "suicidal_thoughts", "behavior")
+CSSRS_REQUIRED = ("wish_dead", "suicidal_thoughts", "behavior")
 # Asked only when suicidal_thoughts is yes.
-_CSSRS_THOUGHT_FOLLOWUPS = ("method", "intent", "plan")
+CSSRS_THOUGHT_FOLLOWUPS = ("method", "intent", "plan")
 
 CIWA_AR_ITEMS: Mapping[str, int] = MappingProxyType(
     {
@@ -144,13 +144,16 @@ def score_cssrs_screener(answers: Mapping[str, bool]) -> InstrumentResult:
     """C-SSRS screener: the highest level any yes-answer reaches; never imminent."""
     for item, value in answers.items():
         if item not in CSSRS_ITEMS:
-            raise InstrumentError(f"answers.{item}", "not a C-SSRS screener item")
+            raise InstrumentError(
+                f"answers.{item}",
+                f"not a C-SSRS screener item; its items: {', '.join(CSSRS_ITEMS)}",
+            )
         if not isinstance(value, bool):
             raise InstrumentError(f"answers.{item}", "must be true or false")
-    for item in _CSSRS_REQUIRED:
+    for item in CSSRS_REQUIRED:
         if item not in answers:
             raise InstrumentError(f"answers.{item}", "is required")
-    for item in _CSSRS_THOUGHT_FOLLOWUPS:
+    for item in CSSRS_THOUGHT_FOLLOWUPS:
         if answers["suicidal_thoughts"]:
             if item not in answers:
                 raise InstrumentError(
@@ -222,7 +225,9 @@ def score_overdose_signs(signs: Sequence[str]) -> InstrumentResult:
     seen: set[str] = set()
     for sign in signs:
         if sign not in OVERDOSE_SIGNS:
-            raise InstrumentError("signs", f"{sign!r} is not an overdose sign")
+            raise InstrumentError(
+                "signs", f"{sign!r} is not an overdose sign; the signs: {', '.join(OVERDOSE_SIGNS)}"
+            )
         if sign in seen:
             raise InstrumentError("signs", f"{sign!r} is listed more than once")
         seen.add(sign)
@@ -243,7 +248,9 @@ def _scale_total(
 ) -> int:
     for item in scores:
         if item not in allowed:
-            raise InstrumentError(f"scores.{item}", f"not a {scale} item")
+            raise InstrumentError(
+                f"scores.{item}", f"not a {scale} item; its items: {', '.join(allowed)}"
+            )
     for item, values in allowed.items():
         if item not in scores:
             raise InstrumentError(f"scores.{item}", "is required")

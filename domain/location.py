@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field, model_validator
 
+from domain.models.json_types import coordinates_or
 from domain.models.text import NulFreeText
 
 
 class Location(NulFreeText):
     """Where the client is now: an address, a zip code, or coordinates."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=coordinates_or("address", "zip")
+    )
 
     address: str | None = Field(default=None, min_length=3, max_length=300)
     zip: str | None = Field(default=None, pattern=r"^[0-9]{5}$")

@@ -3,6 +3,11 @@
 from enum import StrEnum
 
 
+def with_article(word: str) -> str:
+    """A word of the vocabulary in a sentence: "an admin", "a clinician", "an urgent_care"."""
+    return f"{'an' if word[:1].lower() in tuple('aeiou') else 'a'} {word}"
+
+
 class Role(StrEnum):
     CLINICIAN = "clinician"
     SUPERVISOR = "supervisor"

@@ -46,15 +46,17 @@ def seed() -> None:
             err=True,
         )
         raise typer.Exit(2)
-    tokens = asyncio.run(_seed(settings))
+    tokens, device_token = asyncio.run(_seed(settings))
     _print_tokens(tokens)
+    typer.echo(f"Demo client's SOS page: {settings.public_url}/sos/{device_token}")
 
 
-async def _seed(settings: Settings) -> dict[str, str]:
-    from infra.seed import seed_demo
+async def _seed(settings: Settings) -> tuple[dict[str, str], str]:
+    """The demo staff tokens, and the demo client's SOS page token."""
+    from infra.seed import issue_demo_device_token, seed_demo
 
     async with command_database(settings) as sessions:
-        return await seed_demo(sessions)
+        return await seed_demo(sessions), await issue_demo_device_token(sessions)
 
 
 def _print_tokens(tokens: dict[str, str]) -> None:
@@ -218,10 +220,11 @@ async def _run_worker(
 ) -> None:
     import structlog
 
+    from infra.metrics_runtime import worker_runtime
     from infra.temporal import connect_temporal, ensure_search_attributes
     from worker import build_worker
 
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, runtime=worker_runtime(settings))
     await ensure_search_attributes(client)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,7 +234,9 @@ async def _run_worker(
             client, settings=settings, sessions=sessions, console_fallback=console_fallback
         )
         structlog.get_logger("crisisdesk.worker").info(
-            "worker.started", task_queue=settings.task_queue
+            "worker.started",
+            task_queue=settings.task_queue,
+            sdk_metrics_port=settings.worker_metrics_port,
         )
         async with built:
             await stop.wait()
@@ -271,7 +276,7 @@ async def _dev(settings: Settings) -> None:
     try:
         await wait_for_temporal(settings)
         await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
-        tokens = await _seed(settings)
+        tokens, device_token = await _seed(settings)
         worker_task = asyncio.create_task(_run_worker(settings, stop, console_fallback=True))
         api_task = asyncio.create_task(serve_api(settings, stop))
         base = f"http://{settings.api_host}:{settings.api_port}"
@@ -280,10 +285,16 @@ async def _dev(settings: Settings) -> None:
             "CrisisDesk is running (Ctrl-C stops everything; data stays in "
             f"{settings.data_dir.resolve()})"
         )
+        typer.echo(f"  Console        {base}/  (sign in with a staff token below)")
+        typer.echo(f"  SOS page       {base}/sos/{device_token}  (the demo client's phone)")
         typer.echo(f"  API            {base}")
         typer.echo(f"  API docs       {base}/docs")
         typer.echo(f"  Readiness      {base}/readyz")
         typer.echo(f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}")
+        typer.echo(
+            "                 (decrypted for a supervisor signed in to the console: tick "
+            "'Include cross-origin credentials' in the UI's Codec Server settings once)"
+        )
         typer.echo(
             f"  Temporal       {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace})"

@@ -154,6 +154,7 @@ def _resource_fields(
             fields["hours"] = _hours_cell(fields["hours"])
         except ValueError as error:
             problems.append(RowProblem(line, "hours", str(error)))
+    problems += _typed_cells(fields, line)
     if "lat" not in fields and "lon" not in fields:
         zip_code = fields.get("zip")
         if zip_code is None:
@@ -163,6 +164,28 @@ def _resource_fields(
         else:
             problems.append(RowProblem(line, "zip", f"{zip_code} is not a known US zip code"))
     return fields, problems
+
+
+_TRUE, _FALSE = frozenset({"true", "yes", "1"}), frozenset({"false", "no", "0"})
+
+
+def _typed_cells(fields: dict[str, Any], line: int) -> list[RowProblem]:
+    """Cells are text; a resource's coordinates are numbers and `open_24_7` is true or false
+    (the model takes each only as its JSON type)."""
+    problems: list[RowProblem] = []
+    for name in ("lat", "lon"):
+        if name in fields:
+            try:
+                fields[name] = float(fields[name])
+            except ValueError:
+                problems.append(RowProblem(line, name, "must be a number"))
+    if "open_24_7" in fields:
+        flag = fields["open_24_7"].lower()
+        if flag in _TRUE | _FALSE:
+            fields["open_24_7"] = flag in _TRUE
+        else:
+            problems.append(RowProblem(line, "open_24_7", "must be true or false"))
+    return problems
 
 
 def _hours_cell(cell: str) -> dict[str, str]:

@@ -35,6 +35,9 @@ def dev_server_command(settings: Settings) -> list[str]:
         port,
         "--ui-port",
         str(settings.temporal_ui_port),
+        # The UI decodes payloads through the API's codec server, for signed-in supervisors only.
+        "--ui-codec-endpoint",
+        f"{settings.public_url.rstrip('/')}/codec",
         "--namespace",
         settings.temporal_namespace,
         "--log-level",

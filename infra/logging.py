@@ -61,6 +61,8 @@ QUIET_LOGGERS = ("alembic", "httpx", "temporalio.activity", "twilio", "aiosmtpli
 _TOKEN_AFTER = frozenset({"acks", "sos"})
 _PLAIN_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _UUID_SEGMENT = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+# The console's own files (`/static/vendor/htmx-2.0.11.min.js`): a name, never a credential.
+_ASSET_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|png|svg|ico|map)$")
 # Last resort for free text a library wrote: phone numbers, email addresses, coordinates.
 _PHI_PATTERNS = (
     re.compile(r"\+\d{7,15}\b|\(\d{3}\) ?\d{3}-\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b"),
@@ -141,7 +143,12 @@ def safe_path(path: str) -> str:
     kept: list[str] = []
     for index, segment in enumerate(segments):
         after_token_word = index > 0 and segments[index - 1] in _TOKEN_AFTER
-        plain = _PLAIN_SEGMENT.match(segment) or _UUID_SEGMENT.match(segment) or not segment
+        plain = (
+            not segment
+            or _PLAIN_SEGMENT.match(segment)
+            or _UUID_SEGMENT.match(segment)
+            or _ASSET_SEGMENT.match(segment)
+        )
         kept.append(segment if plain and not after_token_word else REDACTED)
     return "/".join(kept)
 

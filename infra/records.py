@@ -17,7 +17,16 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import TOKEN_LIFETIME, new_token, token_hash
-from domain.models import Client, Consent, EmergencyContact, Notification, Program, Resource, Staff
+from domain.models import (
+    Client,
+    ClientDevice,
+    Consent,
+    EmergencyContact,
+    Notification,
+    Program,
+    Resource,
+    Staff,
+)
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
 from domain.models.resources import ResourceCreate
@@ -74,6 +83,15 @@ async def staff_by_token(session: AsyncSession, *, token: str) -> Staff | None:
     found = await session.exec(select(Staff).where(Staff.token_hash == token_hash(token)))
     staff = found.first()
     return staff if staff is not None and staff.active else None
+
+
+async def live_device_by_token(session: AsyncSession, *, token: str) -> ClientDevice | None:
+    """The client device a device token names, unless it was revoked."""
+    found = await session.exec(
+        select(ClientDevice).where(ClientDevice.token_hash == token_hash(token))
+    )
+    device = found.first()
+    return device if device is not None and device.revoked_at is None else None
 
 
 async def create_client(

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.models import Client, Staff
+from api.auth import new_token, token_hash
+from domain.models import Client, ClientDevice, Staff
 from domain.models.clients import ClientCreate, ConsentCreate, EmergencyContactCreate
 from domain.models.programs import ProgramCreate, StaffCreate
 from domain.models.resources import ResourceCreate
@@ -241,3 +242,32 @@ async def _demo_records(session: AsyncSession, program_id: uuid.UUID) -> None:
     )
     for resource in DEMO_RESOURCES:
         await add_resource(session, program_id=admin.program_id, data=resource)
+
+
+DEMO_DEVICE_LABEL = "demo phone"
+
+
+async def issue_demo_device_token(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """The demo client's SOS page token, re-issued on each start like the staff tokens (only
+    its hash is kept): `/sos/<token>` is the page the client's phone opens."""
+    async with transaction(sessions) as session:
+        program = await program_by_slug(session, slug=DEMO_SLUG)
+        assert program is not None, "seed the demo program first"
+        client = (await session.exec(select(Client).where(Client.program_id == program.id))).first()
+        assert client is not None
+        device = (
+            await session.exec(
+                select(ClientDevice)
+                .where(ClientDevice.client_id == client.id)
+                .where(ClientDevice.label == DEMO_DEVICE_LABEL)
+            )
+        ).first()
+        token = new_token()
+        if device is None:
+            device = ClientDevice(
+                client_id=client.id, program_id=program.id, label=DEMO_DEVICE_LABEL, token_hash=""
+            )
+        device.token_hash = token_hash(token)
+        device.revoked_at = None
+        session.add(device)
+    return token

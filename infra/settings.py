@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "crisisdesk"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="where staff open the Temporal Web UI (scheme, host, port): the only origin "
+        "the codec server answers across origins; http://127.0.0.1:<temporal_ui_port> by default",
+    )
     # mTLS to Temporal: our client certificate and key, and the CA that signed the server's.
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
@@ -78,6 +83,29 @@ class Settings(BaseSettings):
         default=None,
         description="base64 (32+ bytes): keys the audit chain; generated under the data dir "
         "in development, required in production",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="bearer token a Prometheus scrape of the API's /metrics sends (32+ "
+        "characters); required in production; without it only a loopback client may scrape",
+    )
+    metrics_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="how long one read of the case file's counts serves /metrics scrapes",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address the worker's Temporal SDK metrics listen on (no authentication: "
+        "keep it on loopback or a private network)",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="port of the worker's Temporal SDK metrics (Prometheus text at /metrics); "
+        "off when unset, since several workers on one host would share a fixed port",
     )
 
     @field_validator("log_level")
@@ -126,6 +154,13 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder; set a real secret")
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 32 or not value.isprintable() or " " in value):
+            raise ValueError("must be 32 or more visible characters without spaces")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
@@ -144,6 +179,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"{ENV_PREFIX}DECISION_KEY is required in production")
             if not self.ack_key:
                 raise ValueError(f"{ENV_PREFIX}ACK_KEY is required in production")
+            if not self.metrics_token:
+                raise ValueError(f"{ENV_PREFIX}METRICS_TOKEN is required in production")
             if not self.public_url.lower().startswith("https://"):
                 raise ValueError(f"{ENV_PREFIX}PUBLIC_URL must be https in production")
             # Whoever reaches Temporal without a client certificate could read or drive it.
@@ -161,6 +198,23 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}TEMPORAL_TLS_CERT and {ENV_PREFIX}TEMPORAL_TLS_KEY go together"
             )
         return self
+
+    @field_validator("temporal_ui_url")
+    @classmethod
+    def _web_origin(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @property
+    def temporal_ui_origin(self) -> str:
+        """The Temporal Web UI's origin, as a browser sends it in `Origin`."""
+        if self.temporal_ui_url is None:
+            return f"http://127.0.0.1:{self.temporal_ui_port}"
+        parts = urlsplit(self.temporal_ui_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
 
     @property
     def resolved_database_url(self) -> str:

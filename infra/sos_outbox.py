@@ -33,6 +33,7 @@ from domain.models import Client, ClientDevice, Incident, SosOutboxPress, Staff
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.db import transaction
+from infra.oncall import on_call_staff
 from infra.temporal import start_incident
 from workflows.incident import IncidentWorkflow
 
@@ -46,25 +47,24 @@ DRAIN_BATCH = 50
 _TEMPORAL_DOWN = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
 
 
-async def on_call_clinician(session: AsyncSession, program_id: uuid.UUID) -> Staff | None:
-    """The on-call clinician; failing one, an on-call supervisor; failing that, any clinician."""
-    staff = (
+async def on_call_clinician(
+    session: AsyncSession, program_id: uuid.UUID, at: datetime
+) -> Staff | None:
+    """The clinician on call at `at` (the schedule, else the flag); failing one, the on-call
+    supervisor; failing that, any active clinician or supervisor (the oldest)."""
+    for role in (Role.CLINICIAN, Role.SUPERVISOR):
+        on_call = await on_call_staff(session, program_id, role, at)
+        if on_call.staff:
+            return on_call.staff[0]
+    return (
         await session.exec(
             select(Staff)
             .where(Staff.program_id == program_id)
             .where(col(Staff.active).is_(True))
+            .where(col(Staff.role).in_([Role.CLINICIAN, Role.SUPERVISOR]))
             .order_by(col(Staff.created_at))
         )
-    ).all()
-    for wanted in (
-        lambda s: s.role == Role.CLINICIAN and s.on_call,
-        lambda s: s.role == Role.SUPERVISOR and s.on_call,
-        lambda s: s.role in (Role.CLINICIAN, Role.SUPERVISOR),
-    ):
-        found = next((s for s in staff if wanted(s)), None)
-        if found is not None:
-            return found
-    return None
+    ).first()
 
 
 def sos_location(position: Location | None, client_zip: str | None) -> Location | None:
@@ -235,7 +235,7 @@ class SosOutboxDrain:
             return
         async with self._sessions() as session:
             client = await session.get(Client, press.client_id)
-            owner = await on_call_clinician(session, press.program_id)
+            owner = await on_call_clinician(session, press.program_id, press.pressed_at)
         assert client is not None  # a foreign key
         if owner is None:
             raise _NoClinicianError

@@ -16,6 +16,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from domain.incident import IncidentOpening, workflow_id_for
@@ -51,15 +52,17 @@ def tls_for(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """The API's and the worker's client; a worker built on it also checks decision
-    signatures, since a worker takes its client's interceptors."""
+    signatures, since a worker takes its client's interceptors. The worker passes the runtime
+    that serves its SDK metrics (infra/metrics_runtime.py)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter_for(keyring_for(settings)),
         interceptors=[DecisionSigning(*decision_keys_for(settings))],
         tls=tls_for(settings),
+        runtime=runtime,
     )
 
 

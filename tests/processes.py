@@ -21,11 +21,13 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 
 from infra.embedded import stop_process
+from tests.helpers.databases import PG_ADMIN_URL
 from tests.helpers.stack import DECISION_KEY
 
 CLI = str(Path(sys.executable).parent / "crisisdesk")
@@ -118,7 +120,23 @@ def _clusters() -> list[str]:
     return sorted(os.listdir("/etc/postgresql"))
 
 
+def _embedded_pg_ctl(action: str) -> None:
+    """Stop or start the embedded PostgreSQL that scripts/ensure-postgres runs on a machine
+    with no PostgreSQL server installed (its data directory as that script names it)."""
+    port = str(urlsplit(PG_ADMIN_URL).port or 5432)
+    data = os.environ.get("CRISISDESK_TEST_PG_DATA", f"/tmp/crisisdesk-pgserver-{port}")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "embedded_postgres.py"
+    subprocess.run(
+        [sys.executable, str(script), action, "--data", data, "--port", port],
+        check=True,
+        capture_output=True,
+    )
+
+
 def _pg_ctl(action: str) -> None:
+    if os.environ.get("CRISISDESK_TEST_PG_EMBEDDED") or not os.path.isdir("/etc/postgresql"):
+        _embedded_pg_ctl(action)
+        return
     for version in _clusters():
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]

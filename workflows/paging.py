@@ -10,6 +10,7 @@ Workflow code only (no I/O here); imported by the incident, ladder and follow-up
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 from uuid import UUID
 
 from temporalio import workflow
@@ -30,13 +31,19 @@ PAGE_RETRY = RetryPolicy(
 )
 
 
-async def page_staff(incident_id: UUID, program_id: UUID, order: PageOrder) -> PageResult:
+async def page_staff(
+    incident_id: UUID,
+    program_id: UUID,
+    order: PageOrder,
+    about: Literal["incident", "handoff"] = "incident",
+) -> PageResult:
     """Page the order's target; a page that cannot be sent within the budget is answered as
-    undelivered, with the reason in `unreachable`."""
+    undelivered, with the reason in `unreachable`. An on-call handoff's page is `about` no one
+    incident: `incident_id` is then its rotation's id."""
     try:
         return await workflow.execute_activity_method(
             PagingActivities.page_staff,
-            PageRequest(incident_id=incident_id, program_id=program_id, order=order),
+            PageRequest(incident_id=incident_id, program_id=program_id, order=order, about=about),
             start_to_close_timeout=PAGE_TIMEOUT,
             schedule_to_close_timeout=PAGE_BUDGET,
             retry_policy=PAGE_RETRY,

@@ -130,18 +130,18 @@ async def record_consent(
     client = await _client(session, client_id, admin.program_id)
     if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
         message = "the consent has already expired; record a consent that is current"
-        raise Problem(
-            422,
-            "Unprocessable content",
+        raise Problem(  # 409, not 422: the document cannot state "later than now"
+            409,
+            "Conflict",
             f"expires_at: {message}",
             errors=[{"field": "expires_at", "message": message}],
         )
     if body.contact_id is not None:
         contact = await session.get(EmergencyContact, body.contact_id)
         if contact is None or contact.client_id != client.id:
-            raise Problem(
-                422,
-                "Unprocessable content",
+            raise Problem(  # as for an incident's unknown client_id: no such record
+                404,
+                "Not found",
                 "contact_id: not a contact of this client",
                 errors=[{"field": "contact_id", "message": "not a contact of this client"}],
             )

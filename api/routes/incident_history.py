@@ -1,5 +1,5 @@
 """An incident's history for supervisors: the workflow's own event history merged with the
-decisions, deliveries and audit events of the case file, in time order."""
+decisions, deliveries and audit events of the case file, in time order, each staff actor named."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import uuid
 from datetime import UTC
 
 from fastapi import APIRouter
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
 from api.deps import Now, SessionDep, Supervisor, TemporalDep, audit_read, incident_access
 from api.incident_client import current_state, handle_for
 from api.incident_views import IncidentHistory, TimelineEvent
-from domain.models import AuditEvent, DecisionRecord, Incident, Notification
+from domain.models import AuditEvent, DecisionRecord, Incident, Notification, Staff
 from infra.records import in_program
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
@@ -82,6 +83,7 @@ async def incident_history(
             )
         )
     events.sort(key=lambda e: e.at)
+    await _name_actors(session, events)
     await audit_read(
         session,
         supervisor,
@@ -91,6 +93,26 @@ async def incident_history(
         detail=access.audit_detail(),
     )
     return IncidentHistory(incident_id=incident_id, events=events)
+
+
+async def _name_actors(session: AsyncSession, events: list[TimelineEvent]) -> None:
+    """Each event by a staff member carries their name and role, not only their id."""
+    ids = {staff_id for e in events if (staff_id := _staff_id(e.actor)) is not None}
+    if not ids:
+        return
+    found = (await session.exec(select(Staff).where(col(Staff.id).in_(ids)))).all()
+    members = {str(member.id): member for member in found}
+    for event in events:
+        member = members.get(event.actor)
+        if member is not None:
+            event.actor_name, event.actor_role = member.name, member.role
+
+
+def _staff_id(actor: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(actor)
+    except ValueError:
+        return None
 
 
 # Workflow-task bookkeeping says nothing a supervisor needs; everything else is kept.

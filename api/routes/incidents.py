@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
-from sqlmodel import col, func, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import incident_reads
 from api.decision_context import channels_of_client, check_owner, disclosure_context
 from api.deps import (
     Clinical,
@@ -20,8 +20,6 @@ from api.deps import (
     RuntimeDep,
     SessionDep,
     TemporalDep,
-    audit_read,
-    incident_access,
 )
 from api.idempotency import (
     decision_id_for,
@@ -31,13 +29,8 @@ from api.idempotency import (
     key_reused,
 )
 from api.incident_client import client_of, closed_or_missing, current_state, handle_for
-from api.incident_views import (
-    IncidentCreate,
-    IncidentList,
-    IncidentSummary,
-    IncidentView,
-    incident_view,
-)
+from api.incident_reads import incident_answer
+from api.incident_views import IncidentCreate, IncidentList, IncidentView
 from api.problems import Problem, answered_in_time, refusal_problem
 from domain.decisions import (
     DECISION_ROLES,
@@ -52,9 +45,9 @@ from domain.decisions import (
 from domain.incident import IncidentOpening
 from domain.incident.machine import open_incident as initial_state
 from domain.models import Client as ClientRecord
-from domain.models import FollowUpTask, Incident, Notification, Resource, Staff
+from domain.models import Resource, Staff
 from domain.protocols import protocol_for
-from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage
+from domain.vocabulary import CrisisType, DecisionKind, RiskLevel, Role, Stage, with_article
 from infra.records import in_program, request_digest
 from infra.temporal import start_incident
 from workflows.incident import DECISION_UPDATES
@@ -121,8 +114,9 @@ async def open_incident(
             raise key_reused("incident") from None
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-        return incident_view(existing, role=Role(staff.role), live=live)
-    return incident_view(initial_state(opening, opening.opened_at), role=Role(staff.role))
+        return await incident_answer(session, existing, role=Role(staff.role), live=live)
+    initial = initial_state(opening, opening.opened_at)
+    return await incident_answer(session, initial, role=Role(staff.role))
 
 
 @router.get("")
@@ -133,56 +127,23 @@ async def list_incidents(
     crisis_type: CrisisType | None = None,
     risk_level: RiskLevel | None = None,
     owner: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
+    client_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> IncidentList:
-    """The program's incidents, newest first, from the case-file projection."""
-    filters = [Incident.program_id == staff.program_id]
-    if stage is not None:
-        filters.append(Incident.stage == stage)
-    if crisis_type is not None:
-        filters.append(Incident.crisis_type == crisis_type)
-    if risk_level is not None:
-        filters.append(Incident.risk_level == risk_level)
-    if owner is not None:
-        filters.append(Incident.owner_id == (staff.id if owner == "me" else owner))
-    # The page and its total in one statement, so both come from the same snapshot.
-    found = (
-        await session.exec(
-            select(Incident, func.count().over())
-            .where(*filters)
-            .order_by(col(Incident.opened_at).desc())
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
-    rows = [row for row, _ in found]
-    count = found[0][1] if found else 0
-    if not found and offset:  # a page past the end still tells how many there are
-        count = (
-            await session.exec(select(func.count()).select_from(Incident).where(*filters))
-        ).one()
-    listed = IncidentList(
-        data=[
-            IncidentSummary(
-                id=r.id,
-                client_id=r.client_id,
-                crisis_type=r.crisis_type,
-                stage=r.stage,
-                risk_level=r.risk_level,
-                owner=r.owner_id,
-                opened_at=r.opened_at,
-                updated_at=r.updated_at,
-                protocol_version=r.protocol_version,
-            )
-            for r in rows
-        ],
-        count=count,
+    """The program's incidents, newest first, from the case-file projection; `client_id` gives
+    one client's incidents."""
+    return await incident_reads.list_incidents(
+        session=session,
+        staff=staff,
+        stage=stage,
+        crisis_type=crisis_type,
+        risk_level=risk_level,
+        owner=owner,
+        client_id=client_id,
+        limit=limit,
+        offset=offset,
     )
-    if rows:  # the list shows clinical facts (type, risk, stage): reading it is audited
-        ids = [str(r.id) for r in listed.data]
-        await audit_read(session, staff, "incidents.listed", detail={"incident_ids": ids})
-    return listed
 
 
 @router.get("/{incident_id}")
@@ -199,56 +160,9 @@ async def get_incident(
     Reading an incident's clinical detail is an audit event. A supervisor of another program
     reads it only under a running break-glass grant (and records no decision).
     """
-    access = await incident_access(session, staff, incident_id, now)
-    state, live = await current_state(temporal, session, incident_id, access.program_id)
-    view = incident_view(state, role=Role(staff.role), live=live)
-    if access.grant_id is not None:
-        view.allowed_decisions = []
-    attempts = await session.exec(
-        select(Notification)
-        .where(Notification.incident_id == incident_id)
-        .order_by(col(Notification.created_at))
+    return await incident_reads.read_incident(
+        session=session, temporal=temporal, staff=staff, incident_id=incident_id, now=now
     )
-    view.notifications = [
-        {
-            "id": str(n.id),
-            "purpose": n.purpose,
-            "recipient_type": n.recipient_type,
-            "recipient_id": n.recipient_id,
-            "channel": n.channel,
-            "status": n.status,
-            "attempt": n.attempt,
-            "error": n.error,
-            "created_at": n.created_at.isoformat(),
-            "updated_at": n.updated_at.isoformat(),
-        }
-        for n in attempts.all()
-    ]
-    tasks = await session.exec(
-        select(FollowUpTask)
-        .where(FollowUpTask.incident_id == incident_id)
-        .order_by(col(FollowUpTask.sequence))
-    )
-    view.tasks = [
-        {
-            "id": str(t.id),
-            "sequence": t.sequence,
-            "due_at": t.due_at.isoformat(),
-            "status": t.status,
-            "assignee_id": str(t.assignee_id) if t.assignee_id else None,
-            "outcome": t.outcome,
-        }
-        for t in tasks.all()
-    ]
-    await audit_read(
-        session,
-        staff,
-        "incident.read",
-        incident_id=incident_id,
-        program_id=access.program_id,
-        detail=access.audit_detail(),
-    )
-    return view
 
 
 @router.post(
@@ -270,15 +184,15 @@ async def record_decision(
     """
     kind = DecisionKind(decision.kind)
     if Role(staff.role) not in DECISION_ROLES[kind]:
-        raise Problem(403, "Forbidden", f"a {staff.role} may not record {kind}")
+        raise Problem(403, "Forbidden", f"{with_article(staff.role)} may not record {kind}")
     await check_owner(session, decision, staff.program_id)
     disclosure = None
     if isinstance(decision, DispatchRequest) and decision.resource_id is not None:
         resource = await in_program(session, Resource, decision.resource_id, staff.program_id)
         if resource is None:
             raise Problem(
-                422,
-                "Unprocessable content",
+                404,
+                "Not found",
                 "resource_id: no such resource in the directory",
                 errors=[{"field": "resource_id", "message": "no such resource in the directory"}],
             )
@@ -314,9 +228,9 @@ async def record_decision(
             )
         )
     except WorkflowUpdateFailedError as error:
-        raise refusal_problem(error) from None
+        raise refusal_problem(error, Role(staff.role)) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             raise await closed_or_missing(session, incident_id, staff.program_id) from None
         raise
-    return incident_view(state, role=Role(staff.role))
+    return await incident_answer(session, state, role=Role(staff.role))

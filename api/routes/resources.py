@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 
 from api.deps import Admin, DirectoryReader, SessionDep
 from api.problems import Problem, not_found
+from api.query_rules import SEARCH_ORIGIN
 from domain.geo import Coordinates, coordinates_for_zip
 from domain.hours import is_open
 from domain.models import Resource
@@ -59,15 +60,18 @@ async def list_resources(
     return ResourceList(data=[ResourcePublic.model_validate(r) for r in rows], count=count)
 
 
-@router.get("/nearby")
+@router.get(
+    "/nearby",
+    openapi_extra={"parameters": [SEARCH_ORIGIN]},  # zip, lat and lon as one object
+)
 async def nearby_resources(
     staff: DirectoryReader,
     session: SessionDep,
     zip_code: Annotated[
-        str | None, Query(alias="zip", pattern=r"^[0-9]{5}$", description="US zip code")
+        str | None, Query(alias="zip", pattern=r"^[0-9]{5}$", include_in_schema=False)
     ] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90, include_in_schema=False)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180, include_in_schema=False)] = None,
     kind: Annotated[list[ResourceKind] | None, Query(description="repeat for several")] = None,
     open_now: bool = True,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,

@@ -27,7 +27,6 @@ from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.auth import token_hash
 from api.crisis_numbers import EMERGENCY_NUMBERS, CrisisNumber, crisis_numbers
 from api.deps import RuntimeDep, SessionDep
 from api.problems import Problem
@@ -35,8 +34,11 @@ from api.runtime import Runtime
 from domain.incident import IncidentOpening, SosPress, workflow_id_for
 from domain.location import Location
 from domain.models import Client, ClientDevice, Incident
+from domain.models.json_types import coordinates_or
+from domain.models.text import NulFreeText
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType
+from infra.records import live_device_by_token
 from infra.sos_outbox import (
     keep_press,
     kept_sos_incident,
@@ -67,8 +69,8 @@ HELP_IS_COMING = (
 CALL_NOW = "We could not reach your care team. If you are in danger, call 911, or call or text 988."
 
 
-class SosRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SosRequest(NulFreeText):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=coordinates_or())
 
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -133,16 +135,11 @@ async def _device(
             401, "Unauthorized", "a device token is required", EMERGENCY_NUMBERS, headers=challenge
         )
     try:
-        found = await session.exec(
-            select(ClientDevice).where(
-                ClientDevice.token_hash == token_hash(credentials.credentials)
-            )
-        )
-        device = found.first()
+        device = await live_device_by_token(session, token=credentials.credentials)
     except DBAPIError as error:
         log.error("sos.database_unavailable", error_type=type(error).__name__)
         raise _out_of_reach(EMERGENCY_NUMBERS) from None
-    if device is None or device.revoked_at is not None:
+    if device is None:
         raise _problem(
             401,
             "Unauthorized",
@@ -286,7 +283,7 @@ async def _press(
     )
     if joined is not None:
         return _Press(press=press, opening=None, joined=joined)
-    owner = await on_call_clinician(session, device.program_id)
+    owner = await on_call_clinician(session, device.program_id, press.at)
     if owner is None:
         return None
     # Two presses racing in one window open one incident (the id is the window's).

@@ -1,4 +1,4 @@
-"""Programs and staff (admin)."""
+"""Programs and staff (admin), and the staff directory (clinical roles too)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, status
 from sqlmodel import col, func, select
 
-from api.deps import Admin, SessionDep
+from api.deps import Admin, DirectoryReader, SessionDep
 from api.problems import not_found
+from api.staff_directory import StaffDirectory, staff_directory
 from domain.audit import AuditEntry
 from domain.models import Program, Staff
 from domain.models.programs import (
@@ -20,6 +21,7 @@ from domain.models.programs import (
     StaffPublic,
     StaffWithToken,
 )
+from domain.vocabulary import Role
 from infra.audit_log import append_audit_on
 from infra.records import create_staff, in_program
 
@@ -61,7 +63,8 @@ async def change_my_program(
 
 @router.get("/staff")
 async def list_staff(admin: Admin, session: SessionDep) -> StaffList:
-    """Staff of the caller's program."""
+    """Staff of the caller's program, with contact details and token dates (admin); the
+    clinical roles read `/v1/staff/directory`."""
     rows = (
         await session.exec(
             select(Staff).where(Staff.program_id == admin.program_id).order_by(col(Staff.name))
@@ -71,6 +74,15 @@ async def list_staff(admin: Admin, session: SessionDep) -> StaffList:
         await session.exec(select(func.count()).where(Staff.program_id == admin.program_id))
     ).one()
     return StaffList(data=[StaffPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/staff/directory")
+async def list_staff_directory(
+    reader: DirectoryReader, session: SessionDep, role: Role | None = None
+) -> StaffDirectory:
+    """The program's active staff (name, role, on call) for clinicians, supervisors and admins:
+    whom to reassign an incident to, who is on call. No tokens, no contact details."""
+    return await staff_directory(session=session, program_id=reader.program_id, role=role)
 
 
 @router.post("/staff", status_code=status.HTTP_201_CREATED)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,6 +24,7 @@ from api.problems import Problem, answered_in_time, not_found, refusal_problem
 from domain.followup import ClaimTask, CompleteTask, FollowUpResult, TaskState, followup_workflow_id
 from domain.models import Client as ClientRecord
 from domain.models import FollowUpTask, Incident, Staff
+from domain.models.json_types import DateTimeQuery
 from domain.models.text import NulFreeText
 from domain.vocabulary import FollowUpOutcome, Role, TaskStatus
 from workflows.followup import FollowUpWorkflow
@@ -101,7 +102,7 @@ async def list_tasks(
     staff: FollowUpOrSupervisor,
     session: SessionDep,
     status: TaskStatus | None = None,
-    due_before: AwareDatetime | None = None,
+    due_before: DateTimeQuery | None = None,
     assignee: Annotated[uuid.UUID | Literal["me"] | None, Query()] = None,
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+import re
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
 from domain.decisions.base import CLINICAL, Change, DecisionBody, DecisionKindSpec, Verdict
 from domain.incident.rules import advance, set_risk
 from domain.incident.state import AssessmentSummary, Refusal
+from domain.instrument_catalog import (
+    CATALOG,
+    answers_schema,
+    assessment_rules,
+    scores_schema,
+    signs_schema,
+)
 from domain.instruments import (
     InstrumentError,
     InstrumentResult,
@@ -23,29 +31,48 @@ from domain.vocabulary import DecisionKind, Instrument, RiskLevel, Stage
 _T = TypeVar("_T")
 
 
+# At least three characters that are not white space: the first three of them are separated by
+# white space only, so this linear pattern finds them (the OpenAPI document states the same).
+JUSTIFIED = re.compile(r"\S\s*\S\s*\S")
+
+
 class Assessment(DecisionBody):
+    # What the validator below enforces across fields, stated in the OpenAPI document too.
+    model_config = ConfigDict(json_schema_extra=assessment_rules(JUSTIFIED.pattern))
+
     kind: Literal[DecisionKind.ASSESSMENT] = DecisionKind.ASSESSMENT
     instrument: Instrument
     # Bounded by the largest instrument: C-SSRS 7 answers, COWS 11 items, 10 overdose signs.
-    answers: dict[str, bool] | None = Field(default=None, max_length=7)
-    scores: dict[str, int] | None = Field(default=None, max_length=11)
-    signs: list[str] | None = Field(default=None, max_length=10)
+    # The items' names and values are documented from the catalog; the scoring checks them.
+    answers: Annotated[dict[str, bool] | None, WithJsonSchema(answers_schema())] = Field(
+        default=None, max_length=7
+    )
+    scores: Annotated[dict[str, int] | None, WithJsonSchema(scores_schema())] = Field(
+        default=None, max_length=11
+    )
+    signs: Annotated[list[str] | None, WithJsonSchema(signs_schema())] = Field(
+        default=None, max_length=10
+    )
     risk_override: RiskLevel | None = None
     justification: str | None = Field(default=None, max_length=4000)
     notes: str | None = Field(default=None, max_length=4000)
 
     @model_validator(mode="after")
     def _scorable(self) -> Assessment:
+        takes = CATALOG[self.instrument].field
+        for name in ("answers", "scores", "signs"):
+            if name != takes and getattr(self, name) is not None:
+                instead = f"it takes {takes}" if takes else "it takes a risk_override"
+                raise ValueError(f"{name}: not an item field of {self.instrument}; {instead}")
         result = self.score(None)
-        computed = result.risk_level if result else None
-        overridden = self.risk_override is not None and self.risk_override != computed
-        if overridden and len((self.justification or "").strip()) < 3:
-            raise ValueError(
-                "justification: a risk level that differs from the instrument's result "
-                "needs a clinical justification (NPSG 15.01.01)"
-            )
         if result is None and self.risk_override is None:
             raise ValueError("risk_override: clinical judgement needs a risk level")
+        if self.risk_override is not None and not JUSTIFIED.search(self.justification or ""):
+            raise ValueError(
+                "justification: a risk level the clinician sets (an override, or clinical "
+                "judgement) needs a clinical justification of at least 3 characters "
+                "(NPSG 15.01.01)"
+            )
         return self
 
     def score(self, protocol: CrisisProtocol | None) -> InstrumentResult | None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from domain.incident.state import Effects, IncidentState, Refusal
 from domain.models.text import NulFreeText
@@ -35,6 +37,16 @@ DOCUMENTATION_FIELDS = ("notes", "justification", "text", "reason", "how", "emer
 
 class DecisionBody(NulFreeText):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # `kind` has its value as a default, but the body is told apart by it: always sent.
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        shape = handler.resolve_ref_schema(schema)
+        shape["required"] = ["kind", *(n for n in shape.get("required", []) if n != "kind")]
+        return schema
 
     def documentation(self) -> dict[str, str]:
         """The clinician's own words on this decision (NPSG 15.01.01 and the record)."""
@@ -70,8 +82,10 @@ class Verdict(Generic[B]):
         )
 
     def invalid(self, detail: str, field: str) -> Refusal:
-        """422: the body is wrong for this incident (an id it does not know, say)."""
-        return Refusal(status=422, code="invalid", detail=detail, field=field)
+        """409: the body is well formed but wrong for this incident as it is now (an id it does
+        not know, an instrument its protocol does not take): a conflict with the incident's
+        state, which no schema can state (422 is for what the document refuses)."""
+        return Refusal(status=409, code="invalid", detail=detail, field=field)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from domain.dispatch import NEEDS_RESOURCE
 from domain.incident.rules import advance, dispatch_order
 from domain.incident.state import DispatchState, Refusal
 from domain.location import Location
-from domain.vocabulary import DecisionKind, DispatchService, DispatchStatus, Stage
+from domain.vocabulary import DecisionKind, DispatchService, DispatchStatus, Stage, with_article
 
 
 class DispatchRequest(DecisionBody):
@@ -28,7 +28,8 @@ def refuse(verdict: Verdict[DispatchRequest]) -> Refusal | None:
     decision = verdict.decision
     if decision.service in NEEDS_RESOURCE and not decision.resource_id:
         return verdict.invalid(
-            f"a {decision.service} dispatch needs a resource from the directory", "resource_id"
+            f"{with_article(decision.service)} dispatch needs a resource from the directory",
+            "resource_id",
         )
     if decision.location is None and verdict.state.location is None:
         return verdict.conflict(

@@ -17,12 +17,8 @@ from domain.vocabulary import DecisionKind, DispatchStatus
 class DispatchUpdate(DecisionBody):
     kind: Literal[DecisionKind.DISPATCH_UPDATE] = DecisionKind.DISPATCH_UPDATE
     dispatch_id: UUID
-    status: Literal[
-        DispatchStatus.EN_ROUTE,
-        DispatchStatus.ARRIVED,
-        DispatchStatus.TRANSPORTED,
-        DispatchStatus.CANCELLED,
-    ]
+    # Plain values, so a refusal lists them as a caller writes them (not as enum members).
+    status: Literal["en_route", "arrived", "transported", "cancelled"]
     eta_minutes: int | None = Field(default=None, ge=0, le=600)
     destination: str | None = Field(default=None, max_length=200)
 

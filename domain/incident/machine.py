@@ -33,7 +33,7 @@ from domain.incident.state import (
 )
 from domain.notification import Acknowledgement, LadderPurpose, LadderResult
 from domain.protocols.base import CrisisProtocol
-from domain.vocabulary import DecisionKind, RiskLevel, Role, Stage
+from domain.vocabulary import DecisionKind, RiskLevel, Role, Stage, with_article
 
 
 def open_incident(opening: IncidentOpening, now: datetime) -> IncidentState:
@@ -73,7 +73,9 @@ def refusal(
         actor.role == "system" or Role(actor.role) not in DECISIONS[kind].roles
     ):
         return Refusal(
-            status=403, code="forbidden_role", detail=f"a {actor.role} may not record {kind}"
+            status=403,
+            code="forbidden_role",
+            detail=f"{with_article(actor.role)} may not record {kind}",
         )
     if request.callback_event_id and request.callback_event_id in state.callback_events:
         return Refusal(status=409, code="replayed", detail="this callback was already applied")

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, field_validator, model_validator
+from pydantic.config import JsonDict
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from domain.models.columns import enum_text, json_column, timestamp
 from domain.models.text import Email, NulFreeText, Phone, ZipCode
@@ -65,8 +67,39 @@ class EmergencyContact(EmergencyContactBase, table=True):
     created_at: datetime = timestamp()
 
 
+# `_channels_have_addresses` for the OpenAPI document: no sms or voice without a phone number,
+# no email without an address.
+_CHANNEL_ADDRESSES: JsonDict = {
+    "allOf": [
+        {
+            "anyOf": [
+                {"properties": {"channels": {"items": {"const": "email"}}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        },
+        {
+            "anyOf": [
+                {"properties": {"channels": {"items": {"enum": ["sms", "voice"]}}}},
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+            ]
+        },
+    ]
+}
+
+
 class EmergencyContactCreate(EmergencyContactBase, NulFreeText):
-    channels: list[Channel] = Field(min_length=1, max_length=len(CONTACT_CHANNELS))
+    model_config = SQLModelConfig(json_schema_extra=_CHANNEL_ADDRESSES)
+
+    channels: list[Channel] = Field(
+        min_length=1,
+        max_length=len(CONTACT_CHANNELS),
+        schema_extra={
+            "json_schema_extra": {
+                "items": {"type": "string", "enum": [c.value for c in CONTACT_CHANNELS]},
+                "uniqueItems": True,
+            }
+        },
+    )
 
     @field_validator("channels")
     @classmethod

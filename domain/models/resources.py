@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, field_validator, model_validator
+from pydantic.config import JsonDict
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
-from domain.hours import HoursError, normalized_hours
+from domain.hours import HOURS_SCHEMA, HoursError, normalized_hours
 from domain.models.columns import enum_text, json_column, timestamp
 from domain.models.text import NulFreeText, ZipCode
 from domain.vocabulary import ResourceKind
@@ -36,11 +38,24 @@ class Resource(ResourceBase, table=True):
     created_at: datetime = timestamp()
 
 
+# `_one_kind_of_hours` for the OpenAPI document: open 24/7, or opening hours, not both.
+_ONE_KIND_OF_HOURS: JsonDict = {
+    "anyOf": [
+        {"properties": {"open_24_7": {"const": False}}},
+        {"properties": {"hours": {"maxProperties": 0}}},
+    ]
+}
+
+
 class ResourceCreate(ResourceBase, NulFreeText):
+    model_config = SQLModelConfig(json_schema_extra=_ONE_KIND_OF_HOURS)
+
     """A resource to add; `hours` (see `domain.hours`) are on the program's local clock."""
 
     services: list[str] = Field(default_factory=list, max_length=20)
-    hours: dict[str, str] = Field(default_factory=dict, max_length=7)
+    hours: dict[str, str] = Field(
+        default_factory=dict, max_length=7, schema_extra={"json_schema_extra": HOURS_SCHEMA}
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -97,12 +97,31 @@ CONTACT = {
     "channels": ["email"],
     "priority": 1,
 }
+CODEC: dict[str, Any] = {"payloads": []}
 RESOURCE = {
     "name": "Unity Center",
     "kind": "crisis_center",
     "phone": "+15039443900",
     "lat": 45.53,
     "lon": -122.66,
+}
+
+
+def rotation_body(ids: Ids) -> dict[str, Any]:
+    return {
+        "name": "Supervisors",
+        "role": "supervisor",
+        "members": [ids["supervisor"]],
+        "shift_hours": 12,
+        "first_handoff": "2026-01-01T07:00:00Z",
+        "time_zone": "America/Los_Angeles",
+    }
+
+
+OVERRIDE = {
+    "starts_at": "2026-12-24T18:00:00Z",
+    "ends_at": "2026-12-25T06:00:00Z",
+    "reason": "covering the holiday",
 }
 
 # SPEC section 1 and the section 7 table, route by route.
@@ -126,6 +145,7 @@ ROUTES = [
     Route(
         "incidents.history", "GET", "/v1/incidents/{incident}/history", SUPERVISORS, Scope.RECORD
     ),
+    Route("incidents.fhir", "GET", "/v1/incidents/{incident}/fhir", SUPERVISORS, Scope.RECORD),
     Route(
         "incidents.break_glass",
         "POST",
@@ -244,6 +264,53 @@ ROUTES = [
     ),
     Route("staff.list", "GET", "/v1/staff", ADMINS, Scope.LISTED, listed="staff_to_deactivate"),
     Route(
+        "staff.directory",
+        "GET",
+        "/v1/staff/directory",
+        DIRECTORY,
+        Scope.LISTED,
+        listed="supervisor",
+    ),
+    Route("instruments.list", "GET", "/v1/instruments", frozenset(Role), Scope.NONE),
+    # Aggregate over the caller's own program: it names that program and never another.
+    Route(
+        "reports.sla",
+        "GET",
+        "/v1/reports/sla?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+        SUPERVISORS,
+        Scope.LISTED,
+        listed="program",
+    ),
+    Route(
+        "oncall.rotations.create",
+        "POST",
+        "/v1/oncall/rotations",
+        ADMINS,
+        Scope.RECORD,
+        rotation_body,
+        created=True,
+    ),
+    Route(
+        "oncall.rotations.list",
+        "GET",
+        "/v1/oncall/rotations",
+        frozenset(Role),
+        Scope.LISTED,
+        listed="rotation",
+    ),
+    Route(
+        "oncall.overrides.create",
+        "POST",
+        "/v1/oncall/overrides",
+        frozenset({ADMIN, SUPERVISOR}),
+        Scope.RECORD,
+        lambda ids: {"staff_id": ids["supervisor"], **OVERRIDE},
+        created=True,
+    ),
+    Route(
+        "oncall.now", "GET", "/v1/oncall/now", frozenset(Role), Scope.LISTED, listed="supervisor"
+    ),
+    Route(
         "staff.add",
         "POST",
         "/v1/staff",
@@ -259,6 +326,9 @@ ROUTES = [
         ADMINS,
         Scope.RECORD,
     ),
+    # The Temporal UI's codec server (SPEC 10.4): what it reveals is checked in test_codec.py.
+    Route("codec.decode", "POST", "/codec/decode", SUPERVISORS, Scope.NONE, lambda _: CODEC),
+    Route("codec.encode", "POST", "/codec/encode", SUPERVISORS, Scope.NONE, lambda _: CODEC),
 ]
 
 # SPEC section 2's "by" column: every kind is the clinical roles' but reassign and close.
@@ -355,6 +425,9 @@ async def _program(
         http, f"{client_path}/consents", admin, {"kind": "part2", "contact_id": contact["id"]}
     )
     resource = await _post(http, "/v1/resources", admin, RESOURCE)
+    rotation = await _post(
+        http, "/v1/oncall/rotations", admin, rotation_body({"supervisor": staff_ids[SUPERVISOR]})
+    )
     target = await _post(http, "/v1/staff", admin, {"name": "Leaving", "role": "clinician"})
     incident = await _post(
         http,
@@ -403,7 +476,9 @@ async def _program(
         "device": device["id"],
         "consent": consent["id"],
         "resource": resource["id"],
+        "rotation": rotation["id"],
         "staff_to_deactivate": target["id"],
+        "supervisor": staff_ids[SUPERVISOR],
         "incident": incident["id"],
         "glass_incident": glass_incident["id"],
         "task_to_claim": str(tasks[0].id),

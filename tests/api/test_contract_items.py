@@ -616,8 +616,9 @@ async def test_the_cli_seed_makes_the_demo_program_and_prints_a_working_token_pe
     assert _cli(tmp_path, "migrate").returncode == 0
     seeded = _cli(tmp_path, "seed")
     assert seeded.returncode == 0, seeded.stderr
-    tokens = dict(line.split() for line in seeded.stdout.splitlines()[1:] if line.strip())
+    tokens = _printed_tokens(seeded.stdout)
     assert set(tokens) == {"clinician", "supervisor", "followup", "admin"}
+    sos_page = _printed_sos_page(seeded.stdout)
 
     async with _api(tmp_path) as http:
         me = await http.get("/v1/programs/me", headers=_bearer(tokens["admin"]))
@@ -637,11 +638,14 @@ async def test_the_cli_seed_makes_the_demo_program_and_prints_a_working_token_pe
         assert resources.json()["count"] >= 1
         tasks = await http.get("/v1/tasks", headers=_bearer(tokens["followup"]))
         assert tasks.status_code == 200
+        # The demo client's SOS page opens, with the button.
+        page = await http.get(sos_page)
+        assert page.status_code == 200 and "Get help now" in page.text
 
     # A second seed keeps the program and re-issues the tokens: the old ones stop working.
     again = _cli(tmp_path, "seed")
     assert again.returncode == 0, again.stderr
-    fresh = dict(line.split() for line in again.stdout.splitlines()[1:] if line.strip())
+    fresh = _printed_tokens(again.stdout)
     async with _api(tmp_path) as http:
         old = await http.get("/v1/clients", headers=_bearer(tokens["clinician"]))
         assert old.status_code == 401
@@ -649,3 +653,17 @@ async def test_the_cli_seed_makes_the_demo_program_and_prints_a_working_token_pe
         assert new.status_code == 200
         staff = await http.get("/v1/staff", headers=_bearer(fresh["admin"]))
         assert staff.json()["count"] == staff_count  # nobody added twice
+        # The SOS page's token is re-issued too: the old link no longer presses anything.
+        assert (await http.get(sos_page)).status_code == 404
+        assert (await http.get(_printed_sos_page(again.stdout))).status_code == 200
+
+
+def _printed_tokens(stdout: str) -> dict[str, str]:
+    """The staff tokens `crisisdesk seed` printed, one indented `role token` line each."""
+    return dict(line.split() for line in stdout.splitlines() if line.startswith("  "))
+
+
+def _printed_sos_page(stdout: str) -> str:
+    """The path of the demo client's SOS page that `crisisdesk seed` printed."""
+    line = next(line for line in stdout.splitlines() if "SOS page" in line)
+    return "/sos/" + line.rsplit("/sos/", 1)[1].strip()

@@ -317,10 +317,12 @@ async def test_a_consent_that_cannot_be_right_is_422_and_not_stored(
 
     naive = {"kind": "part2", "contact_id": mine, "expires_at": "2027-06-01T00:00:00"}
     assert_invalid(await http.post(path, json=naive, headers=admin), "expires_at")
+    # Another client's contact, or none at all: no such record, as for an incident's client_id.
     foreign = {"kind": "contact_disclosure", "contact_id": theirs}
-    assert_invalid(await http.post(path, json=foreign, headers=admin), "contact_id")
+    refused = assert_problem(await http.post(path, json=foreign, headers=admin), 404)
+    assert refused["errors"] == [{"field": "contact_id", "message": "not a contact of this client"}]
     unknown = {"kind": "part2", "contact_id": "00000000-0000-4000-8000-000000000000"}
-    assert_invalid(await http.post(path, json=unknown, headers=admin), "contact_id")
+    assert_problem(await http.post(path, json=unknown, headers=admin), 404)
     bad_kind = {"kind": "verbal", "contact_id": mine}
     assert_invalid(await http.post(path, json=bad_kind, headers=admin), "kind")
 
@@ -409,6 +411,36 @@ async def test_a_new_staff_token_is_shown_once_and_works(
     assert listed[member["id"]]["name"] == "Dr. Amara Lind"
     assert token not in staff.text
     assert all("token" not in s and "token_hash" not in s for s in staff.json()["data"])
+
+
+async def test_clinicians_and_supervisors_list_the_active_staff_without_tokens(
+    http: httpx.AsyncClient, program: DemoProgram
+) -> None:
+    admin = program.auth(Role.ADMIN)
+    leaving = await http.post(
+        "/v1/staff", json={"name": "Leaving", "role": "clinician"}, headers=admin
+    )
+    gone = leaving.json()["id"]
+    assert (await http.post(f"/v1/staff/{gone}/deactivate", headers=admin)).status_code == 200
+    supervisor = program.staff[Role.SUPERVISOR]
+    for role in (Role.CLINICIAN, Role.SUPERVISOR, Role.ADMIN):
+        response = await http.get("/v1/staff/directory", headers=program.auth(role))
+        assert response.status_code == 200, response.text
+        listed = {member["id"]: member for member in response.json()["data"]}
+        assert response.json()["count"] == len(Role)
+        assert gone not in listed
+        assert listed[str(supervisor.id)] == {
+            "id": str(supervisor.id),
+            "name": supervisor.name,
+            "role": "supervisor",
+            "on_call": True,
+        }
+        assert not any(token in response.text for token in program.tokens.values())
+    clinicians = await http.get(
+        "/v1/staff/directory", params={"role": "clinician"}, headers=program.auth(Role.SUPERVISOR)
+    )
+    assert [m["id"] for m in clinicians.json()["data"]] == [str(program.staff[Role.CLINICIAN].id)]
+    assert_problem(await http.get("/v1/staff/directory", headers=program.auth(Role.FOLLOWUP)), 403)
 
 
 async def test_a_staff_member_with_a_bad_role_is_422(

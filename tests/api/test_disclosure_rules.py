@@ -296,7 +296,7 @@ async def test_a_consent_already_past_is_refused_and_one_expired_since_is_not_cu
         json={"kind": "part2", "contact_id": wife, "expires_at": "2020-01-01T00:00:00Z"},
         headers=program.auth(Role.ADMIN),
     )
-    assert_invalid(past, "expires_at")
+    assert_invalid(past, "expires_at", status=409)
     async with sessions() as session:
         assert (await session.exec(select(Consent))).all() == []
 
@@ -384,7 +384,7 @@ async def test_reclassify_is_refused_in_a_final_stage_and_to_the_same_type(
         json={"kind": "reclassify", "crisis_type": "panic", "reason": "Still panic"},
         headers=program.auth(Role.CLINICIAN),
     )
-    assert_invalid(same, "crisis_type")
+    assert_invalid(same, "crisis_type", status=409)
     await decide(stack, program, incident["id"], {"kind": "cancel", "reason": "Wrong client"})
     final = await stack.http.post(
         f"/v1/incidents/{incident['id']}/decisions",

@@ -116,7 +116,7 @@ async def test_refused_decision_changes_nothing(
             409,
         ),
         # an instrument the protocol does not use
-        ({"kind": "assessment", "instrument": "cows", "scores": COWS_ZERO}, Role.CLINICIAN, 422),
+        ({"kind": "assessment", "instrument": "cows", "scores": COWS_ZERO}, Role.CLINICIAN, 409),
         # supervisors close; clinicians may not
         ({"kind": "close", "reason": "done here"}, Role.CLINICIAN, 403),
     ]
@@ -280,7 +280,8 @@ async def test_clinician_may_cancel_only_an_open_incident(
     assert refused.status_code == 409
     assert refused.json()["code"] == "not_allowed_in_stage"
     assert "cancel" not in refused.json()["allowed"]
-    assert "close" in refused.json()["allowed"]
+    assert "note" in refused.json()["allowed"]
+    assert "close" not in refused.json()["allowed"]  # the supervisor's, not offered to her
 
 
 async def test_history_merges_workflow_events_with_decisions_and_audit(

@@ -208,7 +208,10 @@ def test_every_list_and_map_a_caller_sends_has_a_maximum_and_no_unknown_field() 
     open_shapes = [
         where
         for where, schema in schemas
-        if "properties" in schema and schema.get("additionalProperties") is not False
+        # a shape, not a rule's branch (`oneOf: [{"required": ["lat", "lon"], ...}]`)
+        if schema.get("type") == "object"
+        and "properties" in schema
+        and schema.get("additionalProperties") is not False
     ]
     assert unbounded == []
     assert open_shapes == []

@@ -53,6 +53,7 @@ from domain.vocabulary import (
     RiskLevel,
     Role,
     Stage,
+    with_article,
 )
 from tests.helpers.domain_builders import (
     CLINICIAN,
@@ -150,7 +151,8 @@ def test_non_clinical_roles_may_not_record_clinical_decisions(role: Role) -> Non
     actor = Actor(staff_id="x", role=role, program_id=PROGRAM)
     found = refused(opened(), Note(text="checking in"), actor)
     assert (found.status, found.code) == (403, "forbidden_role")
-    assert found.detail == f"a {role} may not record note"
+    article = {Role.FOLLOWUP: "a followup", Role.ADMIN: "an admin"}[role]
+    assert found.detail == f"{article} may not record note"
 
 
 def test_a_clinician_may_not_reassign_or_close() -> None:
@@ -276,9 +278,34 @@ def test_an_override_needs_a_justification_and_records_both_levels() -> None:
     assert state.dispatch_required_since == LATER
 
 
+def test_any_risk_level_the_clinician_sets_needs_three_characters_of_justification() -> None:
+    answers = {"instrument": Instrument.CSSRS_SCREENER, "answers": CSSRS_MODERATE}
+    # Even an override that agrees with the instrument is the clinician's call: justified.
+    with pytest.raises(ValidationError, match="needs a clinical justification of at least 3"):
+        Assessment(**answers, risk_override=RiskLevel.MODERATE)
+    with pytest.raises(ValidationError, match="needs a clinical justification"):
+        Assessment(**answers, risk_override=RiskLevel.MODERATE, justification=" a \n b ")
+    kept = Assessment(**answers, risk_override=RiskLevel.MODERATE, justification="a b c")
+    assert kept.justification == "a b c"
+    assert Assessment(**answers).risk_override is None  # the instrument's own result needs none
+
+
+def test_the_schema_states_which_field_each_instrument_takes_and_the_justification() -> None:
+    rules = Assessment.model_json_schema()["allOf"]
+    by_instrument = {r["if"]["properties"]["instrument"]["const"]: r["then"] for r in rules[:-1]}
+    assert by_instrument["cows"]["required"] == ["scores"]
+    assert by_instrument["cows"]["properties"]["answers"] == {"type": "null"}
+    assert by_instrument["cows"]["properties"]["signs"] == {"type": "null"}
+    assert "resting_pulse" in by_instrument["cows"]["properties"]["scores"]["properties"]
+    assert by_instrument["overdose_signs"]["required"] == ["signs"]
+    assert by_instrument["cssrs_screener"]["required"] == ["answers"]
+    assert by_instrument["clinical_judgement"]["required"] == ["risk_override"]
+    assert rules[-1]["then"]["properties"]["justification"]["pattern"] == r"\S\s*\S\s*\S"
+
+
 def test_an_instrument_outside_the_protocol_is_refused() -> None:
     found = refused(opened(), Assessment(instrument=Instrument.OVERDOSE_SIGNS, signs=[]))
-    assert (found.status, found.code, found.field) == (422, "invalid", "instrument")
+    assert (found.status, found.code, found.field) == (409, "invalid", "instrument")
     assert found.detail.startswith(
         "overdose_signs is not an instrument of the suicidal_ideation protocol"
     )
@@ -368,8 +395,9 @@ def test_a_directory_service_needs_a_resource(service: DispatchService) -> None:
     found = refused(
         assessed("high"), DispatchRequest(service=service, reason="needs care", location=HOME)
     )
-    assert (found.status, found.field) == (422, "resource_id")
-    assert found.detail == f"a {service} dispatch needs a resource from the directory"
+    assert (found.status, found.field) == (409, "resource_id")
+    article = "an" if service is DispatchService.URGENT_CARE else "a"
+    assert found.detail == f"{article} {service} dispatch needs a resource from the directory"
 
 
 @pytest.mark.parametrize("service", [DispatchService.EMERGENCY_911, DispatchService.CRISIS_988])
@@ -420,7 +448,7 @@ def test_contact_restored_only_when_lost_and_it_stops_the_client_ladder() -> Non
 
 def test_reassign_changes_the_owner_and_pages_them_but_not_to_the_same_owner() -> None:
     found = refused(opened(), Reassign(owner_id=OWNER, reason="handover"), SUPERVISOR)
-    assert (found.status, found.field) == (422, "owner_id")
+    assert (found.status, found.field) == (409, "owner_id")
     new_owner = uuid4()
     state, effects = decide(opened(), Reassign(owner_id=new_owner, reason="handover"), SUPERVISOR)
     assert state.owner_id == new_owner
@@ -467,7 +495,7 @@ def notify(
 def test_notify_needs_the_clients_contacts_and_only_those() -> None:
     state = assessed("high")
     missing = refused(state, notify([MOTHER], DisclosureBasis.SERIOUS_IMMINENT_THREAT))
-    assert (missing.status, missing.field) == (422, "contact_ids")
+    assert (missing.status, missing.field) == (409, "contact_ids")
     assert missing.detail == "the client's contacts and consents were not provided"
     stranger = uuid4()
     unknown = refused(
@@ -475,7 +503,7 @@ def test_notify_needs_the_clients_contacts_and_only_those() -> None:
         NotifyContacts(contact_ids=[stranger], basis=DisclosureBasis.SERIOUS_IMMINENT_THREAT),
         disclosure=ON_FILE,
     )
-    assert (unknown.status, unknown.field) == (422, "contact_ids")
+    assert (unknown.status, unknown.field) == (409, "contact_ids")
     assert unknown.detail == f"not an emergency contact of this client: {stranger}"
 
 
@@ -966,7 +994,7 @@ def test_contact_reached_acknowledges_only_a_contact_being_notified() -> None:
         assessed("high"), ContactReached(contact_id=MOTHER.contact_id, how="she called")
     )
     assert (found.status, found.field, found.detail) == (
-        422,
+        409,
         "contact_id",
         "this contact is not being notified",
     )
@@ -1044,7 +1072,7 @@ def test_dispatch_update_keeps_a_known_destination_and_records_the_callback() ->
     assert (state.dispatches[0].destination, state.callback_events) == ("ER", ["evt-9"])
     unknown = refused(state, DispatchUpdate(dispatch_id=uuid4(), status=DispatchStatus.ARRIVED))
     assert (unknown.status, unknown.field, unknown.detail) == (
-        422,
+        409,
         "dispatch_id",
         "no such dispatch on this incident",
     )
@@ -1079,7 +1107,7 @@ def test_a_suicidal_ideation_disposition_needs_a_safety_plan() -> None:
     found = refused(
         assessed("moderate"), {"kind": "disposition", "outcome": "remained_home_with_safety_plan"}
     )
-    assert (found.status, found.field) == (422, "safety_plan")
+    assert (found.status, found.field) == (409, "safety_plan")
     assert found.detail == "the suicidal_ideation protocol requires a Stanley-Brown safety plan"
 
 
@@ -1120,3 +1148,18 @@ def test_a_disposition_without_follow_up_tracking_or_schedule_starts_none() -> N
     )
     _, effects = decide(assessed("moderate"), outcome, protocol=no_schedule)
     assert effects.followup is None
+
+
+@pytest.mark.parametrize(
+    ("word", "phrase"),
+    [
+        ("admin", "an admin"),
+        ("urgent_care", "an urgent_care"),
+        ("Emergency", "an Emergency"),
+        ("supervisor", "a supervisor"),
+        ("911", "a 911"),
+        ("", "a "),
+    ],
+)
+def test_a_role_or_service_reads_with_its_article(word: str, phrase: str) -> None:
+    assert with_article(word) == phrase

@@ -105,7 +105,12 @@ def test_cows_bands_are_the_spec_defaults(total: int, band: str, risk: RiskLevel
 
 def test_ciwa_ar_refusals_name_the_scale() -> None:
     unknown = refusal(score_ciwa_ar, ciwa_scores(0) | {"pulse": 1})
-    assert (unknown.field, unknown.message) == ("scores.pulse", "not a CIWA-Ar item")
+    assert (unknown.field, unknown.message) == (
+        "scores.pulse",
+        "not a CIWA-Ar item; its items: nausea_vomiting, tremor, paroxysmal_sweats, anxiety, "
+        "agitation, tactile_disturbances, auditory_disturbances, visual_disturbances, headache, "
+        "orientation",
+    )
     missing = {k: v for k, v in ciwa_scores(0).items() if k != "headache"}
     absent = refusal(score_ciwa_ar, missing)
     assert (absent.field, absent.message) == ("scores.headache", "is required")
@@ -116,7 +121,12 @@ def test_ciwa_ar_refusals_name_the_scale() -> None:
 
 def test_cows_refusals_name_the_scale_and_its_allowed_values() -> None:
     unknown = refusal(score_cows, cows_scores(0) | {"pulse": 1})
-    assert (unknown.field, unknown.message) == ("scores.pulse", "not a COWS item")
+    assert (unknown.field, unknown.message) == (
+        "scores.pulse",
+        "not a COWS item; its items: resting_pulse, sweating, restlessness, pupil_size, "
+        "bone_joint_aches, runny_nose_tearing, gi_upset, tremor, yawning, anxiety_irritability, "
+        "gooseflesh",
+    )
     gap = refusal(score_cows, cows_scores(0) | {"gooseflesh": 1})
     assert gap.field == "scores.gooseflesh"
     assert gap.message == "1 is not a COWS score for gooseflesh; allowed: 0, 3, 5"
@@ -126,7 +136,12 @@ def test_cows_refusals_name_the_scale_and_its_allowed_values() -> None:
 
 def test_cssrs_refusals_say_why() -> None:
     cases = [
-        (NO_TO_ALL | {"mood": True}, "answers.mood", "not a C-SSRS screener item"),
+        (
+            NO_TO_ALL | {"mood": True},
+            "answers.mood",
+            "not a C-SSRS screener item; its items: wish_dead, suicidal_thoughts, method, "
+            "intent, plan, behavior, behavior_past_3_months",
+        ),
         (NO_TO_ALL | {"wish_dead": "yes"}, "answers.wish_dead", "must be true or false"),
         ({"wish_dead": False, "behavior": False}, "answers.suicidal_thoughts", "is required"),
         (
@@ -184,6 +199,16 @@ def test_cssrs_levels_are_the_spec_rows(
     answers |= dict.fromkeys(yes, True)
     result = score_cssrs_screener(answers)
     assert (result.risk_level, result.findings) == (risk, findings)
+
+
+def test_an_unknown_overdose_sign_is_refused_naming_the_signs() -> None:
+    error = refusal(score_overdose_signs, ["vomiting", "sweating"])
+    assert (error.field, error.message) == (
+        "signs",
+        "'sweating' is not an overdose sign; the signs: unresponsive, slow_breathing, "
+        "no_breathing, blue_lips_or_nails, gurgling, pinpoint_pupils, vomiting, confusion, "
+        "clammy_skin, faint_pulse",
+    )
 
 
 def test_overdose_signs_refuse_a_single_string() -> None:

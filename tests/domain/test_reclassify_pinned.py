@@ -191,13 +191,13 @@ def test_reclassify_is_refused_to_the_same_type_without_its_protocol_and_when_fi
     opened = sos_incident()
     same = refused(opened, reclassify_to(CrisisType.OTHER))
     assert (same.status, same.field, same.detail) == (
-        422,
+        409,
         "crisis_type",
         "crisis_type: the incident is already other",
     )
     bare = asked(Reclassify(crisis_type=CrisisType.OVERDOSE, reason="airway signs"))
     missing = refused(opened, bare)
-    assert (missing.status, missing.field) == (422, "crisis_type")
+    assert (missing.status, missing.field) == (409, "crisis_type")
     assert missing.detail == "crisis_type: the overdose protocol was not provided"
     wrong = asked(
         Reclassify(crisis_type=CrisisType.OVERDOSE, reason="airway signs"),

@@ -256,7 +256,7 @@ async def test_a_role_outside_the_route_is_403_naming_both(demo: DemoProgram) ->
         await check(demo.staff[Role.FOLLOWUP])
     problem = caught.value
     assert (problem.status, problem.title) == (403, "Forbidden")
-    assert problem.detail == "a followup may not do this; it needs clinician or supervisor"
+    assert problem.detail == "a followup may not do this; it needs a clinician or a supervisor"
 
 
 # --- break-glass scope ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,7 @@ def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRISISDESK_DECISION_KEY", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("CRISISDESK_AUDIT_KEY", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("CRISISDESK_PUBLIC_URL", "https://crisisdesk.example.org")
+    monkeypatch.setenv("CRISISDESK_METRICS_TOKEN", secrets.token_urlsafe(32))
     monkeypatch.setenv("CRISISDESK_TEMPORAL_TLS_CERT", "/run/crisisdesk/tls/client.pem")
     monkeypatch.setenv("CRISISDESK_TEMPORAL_TLS_KEY", "/run/crisisdesk/tls/client.key")
 
@@ -206,6 +208,7 @@ def test_seed_refuses_in_production(tmp_path: Path) -> None:
         "CRISISDESK_DECISION_KEY": base64.b64encode(os.urandom(32)).decode(),
         "CRISISDESK_AUDIT_KEY": base64.b64encode(os.urandom(32)).decode(),
         "CRISISDESK_PUBLIC_URL": "https://crisisdesk.example.org",
+        "CRISISDESK_METRICS_TOKEN": secrets.token_urlsafe(32),
         "CRISISDESK_TEMPORAL_TLS_CERT": "/run/crisisdesk/tls/client.pem",
         "CRISISDESK_TEMPORAL_TLS_KEY": "/run/crisisdesk/tls/client.key",
         "CRISISDESK_DATA_DIR": str(tmp_path),

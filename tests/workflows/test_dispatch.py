@@ -229,7 +229,7 @@ async def test_dispatch_needs_a_location_and_a_directory_resource(
         },
         headers=program.auth(Role.CLINICIAN),
     )
-    assert no_resource.status_code == 422
+    assert no_resource.status_code == 409  # well formed, but this service needs a resource
     assert no_resource.json()["field"] == "resource_id"
     called = await stack.http.post(
         f"/v1/incidents/{incident['id']}/decisions",

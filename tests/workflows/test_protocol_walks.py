@@ -102,5 +102,5 @@ async def test_safety_plan_required_where_the_protocol_asks(
         json=disposition(with_safety_plan=False),
         headers=program.auth(Role.CLINICIAN),
     )
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json()["field"] == "safety_plan"

@@ -36,10 +36,11 @@ class OnCallActivities:
                 return HandoffCheckResult(superseded=True, on_call=None)
             on_call = await on_call_staff(session, check.program_id, check.role, check.at)
             handoff = await upcoming_handoff(session, check.program_id, check.role, check.at)
-            scheduled = on_call.source in ("rotation", "override")
+            # Whoever every page to the on-call reaches now, the flag's person included when
+            # the scheduled one cannot be (deactivated, another role): they are told they cover.
             return HandoffCheckResult(
                 superseded=False,
-                on_call=on_call.staff[0].id if scheduled else None,
+                on_call=on_call.staff[0].id if on_call.staff else None,
                 open_incidents=await open_incident_ids(session, check.program_id),
                 next_at=handoff.at if handoff is not None else None,
             )

@@ -27,7 +27,11 @@ class OnCallStaff:
     source: Literal["override", "rotation", "flag", "none"]
 
 
-async def schedule_for(session: AsyncSession, program_id: uuid.UUID, role: Role) -> Schedule:
+async def schedule_for(
+    session: AsyncSession, program_id: uuid.UUID, role: Role, since: datetime
+) -> Schedule:
+    """The role's rotations, and its overrides still running or to come at `since` (the ones
+    that ended cannot name anybody again: an SOS press never reads years of them)."""
     rotations = await session.exec(
         select(OnCallRotation)
         .where(OnCallRotation.program_id == program_id)
@@ -37,6 +41,7 @@ async def schedule_for(session: AsyncSession, program_id: uuid.UUID, role: Role)
         select(OnCallOverride)
         .where(OnCallOverride.program_id == program_id)
         .where(OnCallOverride.role == role.value)
+        .where(col(OnCallOverride.ends_at) > since)
     )
     return Schedule(
         rotations=tuple(r.rule() for r in rotations.all()),
@@ -48,11 +53,12 @@ async def on_call_staff(
     session: AsyncSession, program_id: uuid.UUID, role: Role, at: datetime
 ) -> OnCallStaff:
     """Who is on call for `role` at `at`: the schedule's person if they are active staff of the
-    program, else the members whose `on_call` flag is set."""
-    scheduled = on_call_at(await schedule_for(session, program_id, role), at)
+    program in that role, else the members whose `on_call` flag is set."""
+    scheduled = on_call_at(await schedule_for(session, program_id, role, at), at)
     if scheduled is not None:
         person = await session.get(Staff, scheduled.staff_id)
-        if person is not None and person.active and person.program_id == program_id:
+        in_role = person is not None and person.role == role and person.program_id == program_id
+        if person is not None and in_role and person.active:
             return OnCallStaff(staff=[person], source=scheduled.source)
     flagged = (
         await session.exec(
@@ -70,7 +76,7 @@ async def on_call_staff(
 async def upcoming_handoff(
     session: AsyncSession, program_id: uuid.UUID, role: Role, after: datetime
 ) -> Handoff | None:
-    return next_handoff(await schedule_for(session, program_id, role), after)
+    return next_handoff(await schedule_for(session, program_id, role, after), after)
 
 
 async def open_incident_ids(session: AsyncSession, program_id: uuid.UUID) -> list[uuid.UUID]:

@@ -34,6 +34,7 @@ CHECK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 RECHECK_AFTER = timedelta(minutes=5)
+NEVER_WRITTEN = timedelta(days=1)
 # The page lists at most this many incident ids; the rest are counted.
 LISTED_INCIDENTS = 20
 
@@ -52,11 +53,15 @@ class OnCallHandoffWorkflow:
     async def run(self, watch: HandoffWatch) -> None:
         at = watch.at or workflow.now()
         on_call, checked = watch.on_call, watch.checked
+        began = workflow.now()
         for _ in range(HANDOFFS_PER_RUN):
             self._changed = False
             check = await self._check(watch, at)
-            if check is None and not checked:
-                return  # the rotation was never written (or never read): nothing to watch
+            if check is None and not checked and workflow.now() - began >= NEVER_WRITTEN:
+                # Unread for a day from the start: the API never wrote the rotation (it failed
+                # after starting the watch). Any shorter outage is looked at again, never lost.
+                workflow.logger.warning("handoff watch ends: its rotation was never read")
+                return
             if check is not None:
                 if check.superseded:
                     return

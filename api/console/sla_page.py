@@ -62,6 +62,8 @@ def asked_window(query: Mapping[str, str], today: date) -> tuple[ConsoleWindow, 
         )
     except ValueError:
         return fallback, "The dates must be calendar days, like 2026-01-31."
+    if asked.last >= date.max:  # its end (the next midnight) is past the calendar's last day
+        return fallback, f"The last day must be before {date.max.isoformat()}."
     if window_refusal(asked.start, asked.end) is None:
         return asked, None
     if asked.last < asked.first:

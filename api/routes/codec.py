@@ -233,12 +233,20 @@ async def encode(
     supervisor: CodecSupervisor,
     namespace: Namespace,
     runtime: RuntimeDep,
+    session: SessionDep,
     preserve_storage_refs: PreserveStorageRefs = False,
 ) -> CodecPayloads:
     """Encrypt payloads under the active key, as the API and the worker do. A sealed payload
-    drives nothing by itself: every decision also needs the API's signature (SPEC 10.2)."""
+    drives nothing by itself: every decision also needs the API's signature (SPEC 10.2). Audited
+    as a decode is: who sealed how many, in which namespace."""
     sent = [_to_proto(each) for each in body.payloads]
     sealed = await _codec_for(runtime.settings).encode(sent)
+    await audit_read(
+        session,
+        supervisor,
+        "codec_encode",
+        detail={"namespace": namespace, "payloads": len(sent)},
+    )
     return CodecPayloads(
         payloads=[
             _to_json(each, given.externalPayloads)

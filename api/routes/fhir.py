@@ -77,9 +77,12 @@ async def incident_fhir(
     disclosure rested on, ServiceRequests for dispatches and a Provenance per recording. Every
     reference resolves inside the Bundle (`urn:uuid` fullUrls).
 
-    Exporting is an audited read. Another program's incident is not found, unless a break-glass
-    grant of the caller's runs for it."""
+    Exporting is an audited read. Another program's incident is not found, under a break-glass
+    grant too: the grant is for reading the incident in an emergency (its detail and history,
+    SPEC 10.2), not for taking the whole record (contacts, Part 2 notes) into another system."""
     access = await incident_access(session, supervisor, incident_id, now)
+    if access.grant_id is not None:
+        raise not_found("incident")
     state, live = await current_state(temporal, session, incident_id, access.program_id)
     view = await incident_answer(session, state, role=Role.SUPERVISOR, live=live)
     client = await session.get(Client, view.client_id)

@@ -42,12 +42,12 @@ def encoding_of(payload: dict[str, Any]) -> bytes:
 
 
 async def decode_events(
-    sessions: async_sessionmaker[AsyncSession], actor: uuid.UUID
+    sessions: async_sessionmaker[AsyncSession], actor: uuid.UUID, action: str = "codec_decode"
 ) -> list[dict[str, Any]]:
     async with sessions() as session:
         rows = await session.exec(
             select(AuditEvent)
-            .where(AuditEvent.action == "codec_decode")
+            .where(AuditEvent.action == action)
             .where(AuditEvent.actor_id == str(actor))
             .order_by(col(AuditEvent.seq))
         )
@@ -89,6 +89,8 @@ async def test_a_supervisor_round_trips_and_each_decode_is_audited(
     sealed = encoded.json()["payloads"][0]
     assert encoding_of(sealed) == b"binary/encrypted"
     assert "step" not in base64.b64decode(sealed["data"]).decode(errors="replace")
+    [sealing] = await decode_events(sessions, program.staff[Role.SUPERVISOR].id, "codec_encode")
+    assert sealing["payloads"] == 1  # sealing with our key is audited too
 
     decoded = await stack.http.post(
         "/codec/decode?preserveStorageRefs=true",

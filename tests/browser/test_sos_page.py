@@ -14,7 +14,7 @@ from playwright.async_api import Page, expect
 
 from domain.vocabulary import Role
 from tests.browser.conftest import PageFor
-from tests.helpers.live_stack import LiveStack
+from tests.helpers.live_stack import CRISIS_LINE, LiveStack
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,8 @@ async def _sos_page(page_for: PageFor, live_stack: LiveStack, **context: Any) ->
 
 
 async def _numbers_are_shown(page: Page) -> None:
-    for phone in ("911", "988"):
+    """911, 988 and the program's nearest crisis line, each a number to call."""
+    for phone in ("911", "988", CRISIS_LINE["phone"]):
         await expect(page.locator(f"a[href='tel:{phone}']")).to_be_visible()
 
 

@@ -120,6 +120,14 @@ async def test_a_wrong_window_shows_why_and_the_last_30_days(
     )
     refused = await app_http.get("/supervise/sla.csv", params={"from": "x", "to": "2026-01-01"})
     assert refused.status_code == 422
+    # The calendar's last day has no next midnight to end on: refused, not a server error.
+    edge = {"from": "9999-12-30", "to": "9999-12-31"}
+    at_the_end = await app_http.get("/supervise", params=edge)
+    assert at_the_end.status_code == 200
+    assert problem_of(at_the_end.text) == (
+        "The last day must be before 9999-12-31. Showing the last 30 days."
+    )
+    assert (await app_http.get("/supervise/sla.csv", params=edge)).status_code == 422
 
 
 async def test_only_a_supervisor_downloads_the_csv(

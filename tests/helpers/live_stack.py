@@ -46,6 +46,19 @@ MEDICAL_CONTACT = {
     "channels": ["sms", "voice"],
 }
 
+# The program's crisis line near the client: the SOS page shows it beside 911 and 988.
+CRISIS_LINE = {
+    "name": "Multnomah County Crisis Line",
+    "kind": "crisis_line",
+    "phone": "+15039884888",
+    "zip": "97204",
+    "lat": 45.5152,
+    "lon": -122.6784,
+    "region": "Multnomah County, OR",
+    "services": ["crisis_line"],
+    "open_24_7": True,
+}
+
 
 @dataclass
 class LiveStack:
@@ -143,6 +156,7 @@ async def _seed_through_api(stack: LiveStack) -> None:
         device = await _created(
             admin, f"/v1/clients/{client['id']}/devices", {"label": "Ana's phone"}
         )
+        await _created(admin, "/v1/resources", CRISIS_LINE)
         stack.device_token = device["token"]
         listed = await admin.get("/v1/staff")
         listed.raise_for_status()

@@ -1,24 +1,31 @@
-"""Record incident workflow histories for the replay test (run when a change is intended):
+"""Record workflow histories for the replay test (run when a change is intended):
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories [SCENARIO ...]
 
-Histories are encrypted with a test-only key kept beside them; they hold only demo data.
+With scenario names, only those are recorded; without, every scenario not recorded yet. An
+existing file is never overwritten. Histories are encrypted with a test-only key kept beside
+them; they hold only demo data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.channels import ConsoleChannel
 from domain.decisions import Actor, ContactOnFile, Decision, DecisionRequest, DisclosureContext
 from domain.disclosure import ContactFacts
 from domain.incident import IncidentOpening, workflow_id_for
@@ -35,14 +42,34 @@ from infra.settings import Settings
 from infra.signing_interceptors import DecisionSigning
 from infra.temporal import data_converter_for, ensure_search_attributes
 from tests.helpers.programs import DemoProgram, make_program
-from tests.workflows.scenarios import ASSESSMENTS, DEESCALATED, DISPATCH_911, disposition
+from tests.workflows.record_oncall import record_oncall
+from tests.workflows.recorded_incidents import (
+    CANCEL_REQUEST,
+    LADDER_STOPPED,
+    Steps,
+    incident_scenarios,
+)
 from worker import build_worker
 from workflows.incident import DECISION_UPDATES, IncidentWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 KEYRING_FILE = HISTORIES / "replay-keyring.txt"
 DECISIONS: TypeAdapter[Decision] = TypeAdapter(Decision)
-CANCEL_REQUEST = "cancel request"
+# Scenarios of other workflows than the incident's: each records one history of its own.
+Recorder = Callable[
+    [
+        Client,
+        WorkflowEnvironment,
+        DemoProgram,
+        Settings,
+        AsyncEngine,
+        async_sessionmaker[AsyncSession],
+    ],
+    Awaitable[str],
+]
+OTHER_SCENARIOS: dict[str, Recorder] = {
+    "v1_oncall_three_clinicians_two_handoffs_and_an_override": record_oncall,
+}
 
 
 def replay_keyring() -> Keyring:
@@ -55,7 +82,7 @@ async def _scenario(
     program: DemoProgram,
     task_queue: str,
     crisis_type: CrisisType,
-    steps: list[tuple[Role, dict[str, Any] | timedelta | str]],
+    steps: Steps,
     context: dict[str, Any],
 ) -> str:
     incident_id = uuid.uuid4()
@@ -112,7 +139,8 @@ async def _scenario(
     return history.to_json()
 
 
-async def record() -> None:
+async def record(only: frozenset[str] = frozenset()) -> None:
+    """Record the scenarios named in `only` (all when empty) that have no file yet."""
     HISTORIES.mkdir(exist_ok=True)
     if not KEYRING_FILE.exists():
         KEYRING_FILE.write_text(Keyring.generate("replay1").render() + "\n")
@@ -134,7 +162,6 @@ async def record() -> None:
             # Signs as the API does (its worker checks): replay takes any key for these.
             interceptors=[DecisionSigning(secrets.token_bytes(32))],
         )
-        close = (Role.SUPERVISOR, {"kind": "close", "reason": "Stable, follow-up booked"})
         async with transaction(sessions) as session:
             client_row = await session.get(ClientRecord, program.client.id)
             assert client_row is not None
@@ -165,157 +192,7 @@ async def record() -> None:
             ),
             "sister": str(sister.id),
         }
-        scenarios = {
-            "suicidal_paged_then_closed": (
-                CrisisType.SUICIDAL_IDEATION,
-                [
-                    (Role.CLINICIAN, timedelta(minutes=11)),
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
-                    (Role.CLINICIAN, DEESCALATED),
-                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
-                    close,
-                ],
-            ),
-            "overdose_dispatched_then_closed": (
-                CrisisType.OVERDOSE,
-                [
-                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.OVERDOSE]}),
-                    (Role.CLINICIAN, timedelta(minutes=2)),
-                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
-                    (Role.CLINICIAN, {"kind": "escalate", "reason": "Family on the line"}),
-                    (Role.CLINICIAN, disposition(with_safety_plan=False)),
-                    close,
-                ],
-            ),
-            "psychosis_911_unconfirmed_paged_v2": (
-                CrisisType.PSYCHOSIS,
-                [
-                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.PSYCHOSIS]}),
-                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
-                    (Role.CLINICIAN, timedelta(minutes=16)),
-                    (Role.CLINICIAN, disposition(with_safety_plan=False)),
-                    close,
-                ],
-            ),
-            "suicidal_lost_contact_and_family_ladder_v2": (
-                CrisisType.SUICIDAL_IDEATION,
-                [
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
-                    (Role.CLINICIAN, {"kind": "contact_lost", "channel": "video"}),
-                    (Role.CLINICIAN, timedelta(minutes=11)),
-                    (Role.CLINICIAN, {"kind": "contact_restored", "how": "She called back"}),
-                    (
-                        Role.CLINICIAN,
-                        {
-                            "kind": "notify_contacts",
-                            "contact_ids": [context["sister"]],
-                            "basis": "serious_imminent_threat",
-                            "justification": "Told us she is not safe tonight",
-                        },
-                    ),
-                    (Role.CLINICIAN, timedelta(minutes=20)),
-                    close,
-                ],
-            ),
-            "panic_cancelled": (
-                CrisisType.PANIC,
-                [(Role.CLINICIAN, {"kind": "cancel", "reason": "entered in error"})],
-            ),
-            # IncidentWorkflowV2: effects as tasks, alarms on the backoff, follow-up kept by a
-            # close unless cancelled, continue-as-new carrying the state.
-            "v2_overdose_dispatch_first_transported_then_closed": (
-                CrisisType.OVERDOSE,
-                [
-                    (Role.CLINICIAN, {**DISPATCH_911, "location": {"zip": "97201"}}),
-                    (Role.CLINICIAN, {**ASSESSMENTS[CrisisType.OVERDOSE]}),
-                    (Role.CLINICIAN, {"kind": "dispatch_update", "status": "transported"}),
-                    (Role.CLINICIAN, {"kind": "disposition", "outcome": "transported_er"}),
-                    (Role.CLINICIAN, timedelta(minutes=1)),
-                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
-                ],
-            ),
-            "v2_family_ladder_reached_reassigned_cancelled_followup": (
-                CrisisType.SUICIDAL_IDEATION,
-                [
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
-                    (
-                        Role.CLINICIAN,
-                        {
-                            "kind": "notify_contacts",
-                            "contact_ids": [context["sister"]],
-                            "basis": "serious_imminent_threat",
-                            "justification": "Told us she is not safe tonight",
-                            "emergency_nature": "Plan disclosed",
-                        },
-                    ),
-                    (
-                        Role.CLINICIAN,
-                        {"kind": "contact_reached", "contact_id": context["sister"], "how": "Call"},
-                    ),
-                    (Role.CLINICIAN, {"kind": "note", "text": "Sister on her way"}),
-                    (
-                        Role.SUPERVISOR,
-                        {
-                            "kind": "reassign",
-                            "owner_id": str(program.staff[Role.SUPERVISOR].id),
-                            "reason": "Taking over",
-                        },
-                    ),
-                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
-                    (Role.CLINICIAN, timedelta(hours=30)),
-                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
-                ],
-            ),
-            # Signed starts and signals, reclassify: an SOS-like `other` incident becomes a
-            # withdrawal, its protocol applies from then on.
-            "v2_signed_reclassified_to_withdrawal_then_closed": (
-                CrisisType.OTHER,
-                [
-                    (
-                        Role.CLINICIAN,
-                        {
-                            "kind": "reclassify",
-                            "crisis_type": "withdrawal",
-                            "reason": "Shaking, sweating, last drink 20 hours ago",
-                        },
-                    ),
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.WITHDRAWAL]),
-                    (Role.CLINICIAN, DEESCALATED),
-                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
-                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
-                ],
-            ),
-            # A Temporal cancel request refused (paged, audited) while the family ladder runs
-            # (it ends exhausted: no channel is configured here), then follow-up cancelled.
-            "v2_signed_cancel_refused_ladder_exhausted_then_closed": (
-                CrisisType.SUICIDAL_IDEATION,
-                [
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.SUICIDAL_IDEATION]),
-                    (
-                        Role.CLINICIAN,
-                        {
-                            "kind": "notify_contacts",
-                            "contact_ids": [context["sister"]],
-                            "basis": "serious_imminent_threat",
-                            "justification": "Told us she is not safe tonight",
-                        },
-                    ),
-                    (Role.CLINICIAN, CANCEL_REQUEST),
-                    (Role.CLINICIAN, timedelta(minutes=1)),
-                    (Role.CLINICIAN, disposition(with_safety_plan=True)),
-                    (Role.SUPERVISOR, {**close[1], "cancel_followup": True}),
-                ],
-            ),
-            # Unassessed for 20 days: the newest run starts from the state it carried.
-            "v2_unassessed_continued_as_new_then_closed": (
-                CrisisType.PANIC,
-                [
-                    (Role.CLINICIAN, timedelta(days=20)),
-                    (Role.CLINICIAN, ASSESSMENTS[CrisisType.PANIC]),
-                    close,
-                ],
-            ),
-        }
+        scenarios = incident_scenarios(program, context)
         try:
             task_queue = f"record-{uuid.uuid4()}"
             settings = Settings(
@@ -324,14 +201,35 @@ async def record() -> None:
                 task_queue=task_queue,
                 encryption_keys=keyring.render(),
             )
-            async with build_worker(client, settings=settings, sessions=sessions):
+            unknown = only - set(scenarios) - set(OTHER_SCENARIOS)
+            if unknown:
+                raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
+            # A second worker whose SMS reaches the console, for the scenarios that need one.
+            delivering = settings.model_copy(update={"task_queue": f"{task_queue}-delivering"})
+            async with (
+                build_worker(client, settings=settings, sessions=sessions),
+                build_worker(
+                    client,
+                    settings=delivering,
+                    sessions=sessions,
+                    channels={Channel.SMS: ConsoleChannel()},
+                ),
+            ):
                 for name, (crisis_type, steps) in scenarios.items():
                     target = HISTORIES / f"{name}.json"
-                    if target.exists():  # a recorded history is evidence; never overwrite it
+                    if (only and name not in only) or target.exists():  # never overwritten
                         continue
+                    queue = delivering.task_queue if name == LADDER_STOPPED else task_queue
                     recorded = await _scenario(
-                        client, env, program, task_queue, crisis_type, steps, context
+                        client, env, program, queue, crisis_type, steps, context
                     )
+                    target.write_text(recorded)
+                    print(f"recorded {name}")
+                for name, recorder in OTHER_SCENARIOS.items():
+                    target = HISTORIES / f"{name}.json"
+                    if (only and name not in only) or target.exists():
+                        continue
+                    recorded = await recorder(client, env, program, settings, engine, sessions)
                     target.write_text(recorded)
                     print(f"recorded {name}")
         finally:
@@ -340,4 +238,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(frozenset(sys.argv[1:])))

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.models import OnCallRotation
+from domain.oncall import shift_member
 from domain.oncall_watch import HandoffCheck, HandoffCheckResult
 from infra.oncall import on_call_staff, open_incident_ids, upcoming_handoff
 
@@ -41,6 +42,7 @@ class OnCallActivities:
             return HandoffCheckResult(
                 superseded=False,
                 on_call=on_call.staff[0].id if on_call.staff else None,
+                started=shift_member(rotation.rule(), check.at) is not None,
                 open_incidents=await open_incident_ids(session, check.program_id),
                 next_at=handoff.at if handoff is not None else None,
             )

@@ -20,7 +20,7 @@ class HandoffWatch(SignedMessage):
     program_id: UUID
     role: Role
     # The instant to check next, who was on call at the last check, and whether there was one
-    # (the first check only learns who is on call: they were told before the watch began).
+    # (a watch continued as new has: its first check paged at the rotation's creation already).
     at: datetime | None = None
     on_call: UUID | None = None
     checked: bool = False
@@ -41,10 +41,12 @@ class HandoffCheck(BaseModel):
 
 class HandoffCheckResult(BaseModel):
     """At `HandoffCheck.at`: whether a newer rotation of the role took over (the watch ends),
-    who the schedule puts on call (None: nobody, the flag answers), the program's open
-    incidents, and the next handoff (None: none within the horizon)."""
+    who the schedule puts on call (None: nobody, the flag answers), whether the rotation names
+    a member then (its first handoff has come), the program's open incidents, and the next
+    handoff (None: none within the horizon)."""
 
     superseded: bool
     on_call: UUID | None
+    started: bool = False
     open_incidents: list[UUID] = Field(default_factory=list)
     next_at: datetime | None = None

@@ -7,6 +7,10 @@ default `linear`, R's default, `statistics.quantiles(method="inclusive")`): for 
 values x[0..n-1] and p in [0, 1], h = (n - 1) * p and the percentile is
 x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)]). The median is p = 0.5. An empty
 sample has no percentile (None), never 0.
+
+A follow-up share is over closed windows only (as HEDIS follow-up measures such as FUH do): an
+incident whose `days`-day window after the disposition has not closed by the report's "as of"
+instant is neither a hit nor a miss, even when its follow-up is already done.
 """
 
 from __future__ import annotations
@@ -86,7 +90,9 @@ class SlaRow:
     incidents: int
     measures: dict[str, Durations] = field(default_factory=dict)
     dispositions: int = 0
+    followup_7d_eligible: int = 0
     followup_within_7_days: float | None = None
+    followup_30d_eligible: int = 0
     followup_within_30_days: float | None = None
     pages_per_incident: float | None = None
 
@@ -145,37 +151,58 @@ def followed_up_within(facts: IncidentFacts, days: int) -> bool:
     return waited is not None and waited <= timedelta(days=days).total_seconds()
 
 
+def followup_window_closed(facts: IncidentFacts, days: int, as_of: datetime) -> bool:
+    """Whether the `days` after the disposition are over by `as_of`: the window closes at the
+    disposition plus `days` (a follow-up then still counts), so closing exactly at `as_of` is
+    closed. No disposition, no window."""
+    return facts.disposition_at is not None and facts.disposition_at + timedelta(days=days) <= as_of
+
+
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def sla_row(crisis_type: str, incidents: Sequence[IncidentFacts]) -> SlaRow:
+def sla_row(crisis_type: str, incidents: Sequence[IncidentFacts], *, as_of: datetime) -> SlaRow:
+    """The row of these incidents as of `as_of` (the caller's clock: `min(to, now)`).
+
+    The follow-up shares count, in numerator and denominator alike, only the incidents whose
+    7-day (30-day) window after the disposition has closed by `as_of`; an open window is left
+    out even when its follow-up is already completed (a known hit), so the share does not lean
+    towards early follow-ups. `followup_7d_eligible` and `followup_30d_eligible` are those
+    denominators; `dispositions` counts every incident with a disposition."""
     measures: dict[str, Durations] = {}
     for measure in MEASURES:
         found = [s for f in incidents if (s := measure.seconds(f)) is not None]
         measures[measure.name] = durations(found)
     disposed = [f for f in incidents if f.disposition_at is not None]
-    within = {
-        days: sum(followed_up_within(f, days) for f in disposed) for days in FOLLOWUP_WINDOWS_DAYS
+    eligible = {
+        days: [f for f in disposed if followup_window_closed(f, days, as_of)]
+        for days in FOLLOWUP_WINDOWS_DAYS
     }
+    within = {days: sum(followed_up_within(f, days) for f in eligible[days]) for days in eligible}
     pages = sum(f.pages for f in incidents)
     return SlaRow(
         crisis_type=crisis_type,
         incidents=len(incidents),
         measures=measures,
         dispositions=len(disposed),
-        followup_within_7_days=_share(within[7], len(disposed)),
-        followup_within_30_days=_share(within[30], len(disposed)),
+        followup_7d_eligible=len(eligible[7]),
+        followup_within_7_days=_share(within[7], len(eligible[7])),
+        followup_30d_eligible=len(eligible[30]),
+        followup_within_30_days=_share(within[30], len(eligible[30])),
         pages_per_incident=_share(pages, len(incidents)),
     )
 
 
-def sla_report(incidents: Iterable[IncidentFacts], crisis_types: Iterable[str]) -> list[SlaRow]:
+def sla_report(
+    incidents: Iterable[IncidentFacts], crisis_types: Iterable[str], *, as_of: datetime
+) -> list[SlaRow]:
     """A row per crisis type (each of `crisis_types`, in that order, then any other type the
-    incidents have, by name), and last the row `all` over every incident."""
+    incidents have, by name), and last the row `all` over every incident; the follow-up shares
+    as of `as_of` (see `sla_row`)."""
     listed = list(incidents)
     types = list(dict.fromkeys(crisis_types))
     types += sorted({f.crisis_type for f in listed} - set(types))
-    rows = [sla_row(t, [f for f in listed if f.crisis_type == t]) for t in types]
-    rows.append(sla_row(ALL, listed))
+    rows = [sla_row(t, [f for f in listed if f.crisis_type == t], as_of=as_of) for t in types]
+    rows.append(sla_row(ALL, listed, as_of=as_of))
     return rows

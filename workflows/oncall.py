@@ -3,9 +3,11 @@
 
 Loop: ask the schedule (an activity) who is on call at the instant and when the next handoff
 is; page the incoming person when it changed hands; sleep until that handoff, or until an
-override is made (the `schedule_changed` signal), then look again. Each page is keyed by the
-rotation and the handoff instant, so a retried activity or a replayed workflow pages at most
-once. The watch ends when a newer rotation of the role takes over (that rotation's own watch
+override is made (the `schedule_changed` signal), then look again. The first check of a
+rotation created at or after its first handoff pages the person on call from then on (nobody
+told them); one whose first handoff is still to come pages at that handoff. Each page is keyed
+by the rotation and the instant checked, so a retried activity or a replayed workflow pages at
+most once. The watch ends when a newer rotation of the role takes over (that rotation's own watch
 covers the role from then on), and continues as new every `HANDOFFS_PER_RUN` checks.
 Workflow code only: no I/O, no clock but `workflow.now()`.
 """
@@ -13,6 +15,7 @@ Workflow code only: no I/O, no clock but `workflow.now()`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -65,7 +68,7 @@ class OnCallHandoffWorkflow:
             if check is not None:
                 if check.superseded:
                     return
-                if checked and check.on_call is not None and check.on_call != on_call:
+                if _tells(check, on_call, checked):
                     await self._page(watch, at, check)
                 on_call, checked = check.on_call, True
             wake = self._wake_at(check)
@@ -130,3 +133,11 @@ class OnCallHandoffWorkflow:
             ordered_at=at,
         )
         await page_staff(watch.rotation_id, watch.program_id, order, about="handoff")
+
+
+def _tells(check: HandoffCheckResult, on_call: UUID | None, checked: bool) -> bool:
+    """Whether the person on call at this check is paged: they came in since the last check,
+    or (the watch's first check) the new rotation puts them on call from its creation."""
+    if check.on_call is None:
+        return False
+    return check.on_call != on_call if checked else check.started

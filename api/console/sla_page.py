@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.console.rendering import page, templates
 from api.console.session import Browser, require_role
 from api.console.sla_plots import Plot, duration_words, share_words, sla_plots
-from api.deps import SessionDep
+from api.deps import Now, SessionDep
 from api.routes.reports import SlaReport, csv_answer, sla_report_for
 from domain.sla import MAX_WINDOW, MEASURES, Measure, window_refusal
 from domain.vocabulary import Role
@@ -82,11 +82,11 @@ class SlaSection:
 
 
 async def sla_section(
-    session: AsyncSession, program_id: uuid.UUID, query: Mapping[str, str], today: date
+    session: AsyncSession, program_id: uuid.UUID, query: Mapping[str, str], now: datetime
 ) -> SlaSection:
-    window, problem = asked_window(query, today)
+    window, problem = asked_window(query, now.astimezone(UTC).date())
     report = await sla_report_for(
-        session, program_id=program_id, start=window.start, end=window.end
+        session, program_id=program_id, start=window.start, end=window.end, now=now
     )
     return SlaSection(
         window=window,
@@ -102,13 +102,13 @@ templates.env.filters["share"] = share_words
 
 
 @router.get("/supervise/sla.csv")
-async def sla_csv(request: Request, me: Browser, session: SessionDep) -> Response:
+async def sla_csv(request: Request, me: Browser, session: SessionDep, now: Now) -> Response:
     """The report the page shows, as the CSV of `GET /v1/reports/sla?format=csv`."""
     require_role(me, Role.SUPERVISOR)
-    window, problem = asked_window(request.query_params, datetime.now(UTC).date())
+    window, problem = asked_window(request.query_params, now.astimezone(UTC).date())
     if problem is not None:
         return page(request, "refused.html", {"message": problem}, status_code=422)
     report = await sla_report_for(
-        session, program_id=me.staff.program_id, start=window.start, end=window.end
+        session, program_id=me.staff.program_id, start=window.start, end=window.end, now=now
     )
     return csv_answer(report)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -69,14 +68,13 @@ async def chain_state(
 
 @router.get("/supervise")
 async def supervise(
-    request: Request, me: Browser, session: SessionDep, runtime: RuntimeDep
+    request: Request, me: Browser, session: SessionDep, runtime: RuntimeDep, now: Now
 ) -> Response:
     require_role(me, Role.SUPERVISOR)
     listed = await incident_reads.list_incidents(session=session, staff=me.staff, limit=_RECENT)
     owners = await staff_names(session, me.staff.program_id, (i.owner for i in listed.data))
     chain = await chain_state(runtime.sessions, session, me.staff.program_id)
-    today = datetime.now(UTC).date()
-    sla = await sla_section(session, me.staff.program_id, request.query_params, today)
+    sla = await sla_section(session, me.staff.program_id, request.query_params, now)
     return page(
         request,
         "supervise.html",

@@ -68,7 +68,8 @@ async def create_rotation(
 ) -> RotationPublic:
     """Hand the role's on-call from member to member every `shift_hours`, from `first_handoff`.
     The newest rotation of a role governs once its first handoff has come; at each handoff the
-    incoming member is paged once with the program's open incidents. Audited."""
+    incoming member is paged once with the program's open incidents; a first handoff already
+    past pages the member on call at creation the same way. Audited."""
     for member_id in body.members:
         member = await _program_staff(session, member_id, admin.program_id)
         if not member.active or member.role != body.role:

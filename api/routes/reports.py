@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import SessionDep, Supervisor
+from api.deps import Now, SessionDep, Supervisor
 from api.problems import Problem
 from domain.models.json_types import DateTimeQuery
 from domain.sla import MEASURES, SlaRow, sla_report, window_refusal
@@ -33,7 +33,9 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 class SlaReportRow(BaseModel):
     """One crisis type (or `all`): the CSV's columns, in the same order. Durations are seconds;
-    shares are fractions of the incidents with a disposition; null where there is no value."""
+    a follow-up share is a fraction of its `*_eligible` count: the incidents whose 7-day (30-day)
+    window after the disposition had closed by the report's `as_of` (an open window is neither
+    a hit nor a miss, even with its follow-up done); null where there is no value."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,9 +53,23 @@ class SlaReportRow(BaseModel):
     disposition_to_followup_count: int
     disposition_to_followup_median_seconds: float | None
     disposition_to_followup_p90_seconds: float | None
-    dispositions: int
-    followup_within_7_days: float | None
-    followup_within_30_days: float | None
+    dispositions: int = Field(description="the incidents with a disposition")
+    followup_7d_eligible: int = Field(
+        description="the incidents with a disposition at least 7 days before `as_of`: "
+        "the 7-day share's denominator"
+    )
+    followup_within_7_days: float | None = Field(
+        description="of `followup_7d_eligible`, the share with a follow-up completed within "
+        "7 days of the disposition (exactly 7 days counts)"
+    )
+    followup_30d_eligible: int = Field(
+        description="the incidents with a disposition at least 30 days before `as_of`: "
+        "the 30-day share's denominator"
+    )
+    followup_within_30_days: float | None = Field(
+        description="of `followup_30d_eligible`, the share with a follow-up completed within "
+        "30 days of the disposition (exactly 30 days counts)"
+    )
     pages_per_incident: float | None
 
     @classmethod
@@ -66,7 +82,9 @@ class SlaReportRow(BaseModel):
             values[f"{measure.name}_p90_seconds"] = durations.p90
         values |= {
             "dispositions": row.dispositions,
+            "followup_7d_eligible": row.followup_7d_eligible,
             "followup_within_7_days": row.followup_within_7_days,
+            "followup_30d_eligible": row.followup_30d_eligible,
             "followup_within_30_days": row.followup_within_30_days,
             "pages_per_incident": row.pages_per_incident,
         }
@@ -82,21 +100,29 @@ class SlaReport(BaseModel):
     program_id: uuid.UUID
     window_from: datetime = Field(alias="from")
     window_to: datetime = Field(alias="to")
+    as_of: datetime = Field(
+        description="the time of the request: the follow-up shares count the windows closed "
+        "by then (a window's figures settle 30 days after `to`)"
+    )
     percentile_method: str
     data: list[SlaReportRow] = Field(max_length=64)  # the crisis types, then `all`
     count: int
 
 
 async def sla_report_for(
-    session: AsyncSession, *, program_id: uuid.UUID, start: datetime, end: datetime
+    session: AsyncSession, *, program_id: uuid.UUID, start: datetime, end: datetime, now: datetime
 ) -> SlaReport:
-    """The report a supervisor of `program_id` reads (the console's page shows the same)."""
+    """The report a supervisor of `program_id` reads at `now` (the console's page shows the
+    same): its follow-up shares count the windows closed by `now`, so a past window's report
+    includes the dispositions of its last days once their follow-up windows have closed."""
+    as_of = now
     facts = await incident_facts(session, program_id=program_id, start=start, end=end)
-    rows = [SlaReportRow.of(row) for row in sla_report(facts, list(CrisisType))]
+    rows = [SlaReportRow.of(row) for row in sla_report(facts, list(CrisisType), as_of=as_of)]
     return SlaReport(
         program_id=program_id,
         window_from=start,
         window_to=end,
+        as_of=as_of,
         percentile_method=PERCENTILE_METHOD,
         data=rows,
         count=len(rows),
@@ -161,6 +187,7 @@ _CSV_HEADERS = {
 async def sla(
     supervisor: Supervisor,
     session: SessionDep,
+    now: Now,
     start: Annotated[
         DateTimeQuery,
         Query(alias="from", description="the window's start (incidents opened at or after it)"),
@@ -180,8 +207,14 @@ async def sla(
     to first completed follow-up; the share of the incidents with a disposition whose follow-up
     was completed within 7 and within 30 days of it (exactly 7 days counts); pages per incident.
 
+    A follow-up share counts only the incidents whose window after the disposition had closed
+    by `as_of`, the time of the request (its denominator is `followup_7d_eligible` or
+    `followup_30d_eligible`): a recent disposition is neither a hit nor a miss yet.
+
     Percentiles interpolate linearly between order statistics (type 7); a measure no incident
     has is null, never 0."""
     checked_window(start, end)
-    report = await sla_report_for(session, program_id=supervisor.program_id, start=start, end=end)
+    report = await sla_report_for(
+        session, program_id=supervisor.program_id, start=start, end=end, now=now
+    )
     return csv_answer(report) if output == "csv" else report

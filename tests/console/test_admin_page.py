@@ -188,7 +188,9 @@ async def test_an_sos_link_is_shown_once_when_issued(stack: Stack, program: Demo
     async with signed_in(stack, program, Role.ADMIN) as browser:
         issued = await submit(browser, client_page, f"{client_page}/devices", {"label": "phone"})
         assert issued.status_code == 201
-        link = re.search(r"data-sos-link>(http://test/sos/[^<]+)<", issued.text)
+        # On the configured public address, never the Host the request came with.
+        public = re.escape(stack.settings.public_url.rstrip("/"))
+        link = re.search(rf"data-sos-link>({public}/sos/[^<]+)<", issued.text)
         assert link, "the page shows the SOS link"
         token = link.group(1).rsplit("/", 1)[-1]
         again = await browser.get(client_page)

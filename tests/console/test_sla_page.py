@@ -31,6 +31,13 @@ MEASURES = (
 SVG = re.compile(r'<svg [^>]*data-measure="([a-z_]+)"[^>]*>(.*?)</svg>', re.S)
 BAR = re.compile(r'<g data-crisis-type="([a-z_]+)">(.*?)</g>', re.S)
 RECT = re.compile(r'<rect [^>]*data-statistic="(median|p90)" data-seconds="([^"]+)"')
+FOLLOWUP = re.compile(r'<td data-followup="(7|30)">([^<]*) <span class="muted">([^<]*)</span>')
+
+
+def _sla_row(html: str, crisis_type: str) -> str:
+    found = re.search(rf'<tr data-sla-row="{crisis_type}">(.*?)</tr>', html, re.S)
+    assert found is not None
+    return found.group(1)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -86,6 +93,18 @@ async def test_the_page_plots_each_measure_for_the_seeded_types(
     seen = text_of(shown.text)
     assert "Open to first assessment: median and 90th percentile by crisis type" in seen
     assert f"{rows['all']['followup_within_7_days'] * 100:.1f}%" in seen
+    # Each share says what it is of: the incidents whose window had closed by `as_of`.
+    everything = rows["all"]
+    assert FOLLOWUP.findall(_sla_row(shown.text, "all")) == [
+        (
+            days,
+            f"{everything[f'followup_within_{days}_days'] * 100:.1f}%",
+            f"(n = {everything[f'followup_{days}d_eligible']})",
+        )
+        for days in ("7", "30")
+    ]
+    # Read months after the window: every disposition's follow-up window has closed.
+    assert everything["followup_30d_eligible"] == everything["dispositions"]
 
     link = re.search(r'href="(/supervise/sla\.csv\?[^"]+)"', shown.text)
     assert link is not None

@@ -113,7 +113,9 @@ async def test_the_queue_is_for_followup_workers_and_supervisors_only(
         async with signed_in(stack, program, role) as browser:
             assert (await browser.get("/tasks")).status_code == 404
             assert (await browser.get("/tasks/rows")).status_code == 404
-            assert (await browser.get("/live/tasks")).status_code == 404
+            # The stream is refused with 204, which tells a browser's EventSource not to retry.
+            refused = await browser.get("/live/tasks")
+            assert refused.status_code == 204 and refused.content == b""
             claim = await submit(browser, home, f"/tasks/{first.id}/claim")
             assert claim.status_code == 404
 

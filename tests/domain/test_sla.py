@@ -13,6 +13,7 @@ from domain.sla import (
     Durations,
     IncidentFacts,
     followed_up_within,
+    followup_window_closed,
     interval_seconds,
     percentile,
     sla_report,
@@ -21,6 +22,8 @@ from domain.sla import (
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Long after every time the tests draw: every follow-up window has closed.
+LATER = T0 + timedelta(days=400)
 
 
 def at(seconds: float) -> datetime:
@@ -134,7 +137,7 @@ def test_a_row_gives_median_and_p90_of_each_measure_over_the_incidents_that_have
         facts(first_assessment_at=300, notified_at=50, pages=0),  # notified, never acknowledged
         facts(pages=3),  # never assessed
     ]
-    row = sla_row("panic", incidents)
+    row = sla_row("panic", incidents, as_of=LATER)
     assert row.crisis_type == "panic"
     assert row.incidents == 4
     assert row.measures["open_to_assessment"] == Durations(3, 120.0, pytest.approx(264.0))
@@ -155,8 +158,9 @@ def test_followup_shares_are_of_the_incidents_with_a_disposition() -> None:
         facts(disposition_at=0),
         facts(),  # no disposition: not in the share at all
     ]
-    row = sla_row("medical", incidents)
+    row = sla_row("medical", incidents, as_of=LATER)
     assert row.dispositions == 4
+    assert (row.followup_7d_eligible, row.followup_30d_eligible) == (4, 4)
     assert row.followup_within_7_days == 0.25
     assert row.followup_within_30_days == 0.5
     assert row.measures["disposition_to_followup"] == Durations(
@@ -166,8 +170,59 @@ def test_followup_shares_are_of_the_incidents_with_a_disposition() -> None:
     )
 
 
+US = timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "days", "closed"),
+    [
+        (at(100) + timedelta(days=7), 7, True),  # closing exactly at `as_of` is closed
+        (at(100) + timedelta(days=7) - US, 7, False),
+        (at(100) + timedelta(days=30), 30, True),
+        (at(100) + timedelta(days=30) - US, 30, False),
+        (at(100) + timedelta(days=8), 30, False),
+    ],
+)
+def test_a_followup_window_is_closed_from_its_last_day_on(
+    as_of: datetime, days: int, closed: bool
+) -> None:
+    assert followup_window_closed(facts(disposition_at=100), days, as_of) is closed
+
+
+def test_without_a_disposition_there_is_no_window_to_close() -> None:
+    assert not followup_window_closed(facts(first_followup_completed_at=0), 7, LATER)
+
+
+def test_a_followup_share_counts_only_windows_closed_by_as_of() -> None:
+    incidents = [
+        facts(disposition_at=0, first_followup_completed_at=DAY),  # hit, closed for both
+        facts(disposition_at=0),  # miss, closed for both
+        # Closes its 7 days exactly at `as_of`, followed up then: counted, a hit.
+        facts(disposition_at=23 * DAY, first_followup_completed_at=30 * DAY),
+        # A microsecond later: still open for 7 days, though its follow-up is done (not counted).
+        facts(disposition_at=23 * DAY + 0.000001, first_followup_completed_at=23 * DAY + 60),
+        facts(disposition_at=29 * DAY),  # open for both: neither a hit nor a miss
+        facts(),  # no disposition
+    ]
+    row = sla_row("panic", incidents, as_of=at(30 * DAY))
+    assert row.dispositions == 5
+    assert row.followup_7d_eligible == 3
+    assert row.followup_within_7_days == pytest.approx(2 / 3)
+    assert row.followup_30d_eligible == 2
+    assert row.followup_within_30_days == 0.5
+
+
+def test_a_share_with_every_window_open_is_null_not_zero() -> None:
+    incidents = [facts(disposition_at=0, first_followup_completed_at=60), facts(disposition_at=0)]
+    row = sla_row("panic", incidents, as_of=at(7 * DAY) - US)
+    assert row.dispositions == 2
+    assert (row.followup_7d_eligible, row.followup_within_7_days) == (0, None)
+    assert (row.followup_30d_eligible, row.followup_within_30_days) == (0, None)
+    assert sla_report(incidents, [], as_of=at(7 * DAY))[-1].followup_within_7_days == 0.5
+
+
 def test_an_empty_group_has_nulls_not_zeros() -> None:
-    row = sla_row("psychosis", [])
+    row = sla_row("psychosis", [], as_of=LATER)
     assert row.incidents == 0
     assert row.pages_per_incident is None
     assert all(d == Durations(0, None, None) for d in row.measures.values())
@@ -175,7 +230,8 @@ def test_an_empty_group_has_nulls_not_zeros() -> None:
 
 
 def test_pages_per_incident_is_the_mean_including_incidents_without_pages() -> None:
-    assert sla_row("x", [facts(pages=0), facts(pages=0), facts(pages=3)]).pages_per_incident == 1
+    row = sla_row("x", [facts(pages=0), facts(pages=0), facts(pages=3)], as_of=LATER)
+    assert row.pages_per_incident == 1
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -188,7 +244,7 @@ def test_the_report_has_a_row_per_type_in_the_given_order_then_others_then_all()
         facts("alpha", first_assessment_at=30),
         facts("panic", first_assessment_at=50),
     ]
-    rows = sla_report(incidents, ["psychosis", "panic", "psychosis"])
+    rows = sla_report(incidents, ["psychosis", "panic", "psychosis"], as_of=LATER)
     assert [r.crisis_type for r in rows] == ["psychosis", "panic", "alpha", "zeta", ALL]
     assert [r.incidents for r in rows] == [0, 2, 1, 1, 4]
     assert rows[1].measures["open_to_assessment"].median == 30.0
@@ -197,7 +253,7 @@ def test_the_report_has_a_row_per_type_in_the_given_order_then_others_then_all()
 
 
 def test_a_report_of_nothing_is_an_all_row_of_nulls() -> None:
-    rows = sla_report([], [])
+    rows = sla_report([], [], as_of=LATER)
     assert [r.crisis_type for r in rows] == [ALL]
     assert rows[0].incidents == 0
     assert rows[0].pages_per_incident is None

@@ -261,8 +261,18 @@ HAND_MEASURES = {
 }
 
 
-def hand_row(crisis_type: str, incidents: list[Seeded]) -> dict[str, float | int | str | None]:
-    """The report's row for these incidents, computed from their known times."""
+def _window_closed(seeded: Seeded, days: int, as_of: datetime) -> bool:
+    """Its `days` after the disposition are over by `as_of` (ending exactly then is over)."""
+    if seeded.disposition is None:
+        return False
+    return (as_of - seeded.opened_at).total_seconds() >= seeded.disposition + days * 86400
+
+
+def hand_row(
+    crisis_type: str, incidents: list[Seeded], as_of: datetime
+) -> dict[str, float | int | str | None]:
+    """The report's row for these incidents as of `as_of`, computed from their known times: a
+    follow-up share over the incidents whose window has closed by then, hits and misses alike."""
     row: dict[str, float | int | str | None] = {
         "crisis_type": crisis_type,
         "incidents": len(incidents),
@@ -272,22 +282,25 @@ def hand_row(crisis_type: str, incidents: list[Seeded]) -> dict[str, float | int
         median, p90 = _median_p90(gaps)
         row |= {f"{name}_count": len(gaps), f"{name}_median_seconds": median}
         row[f"{name}_p90_seconds"] = p90
-    disposed = [s for s in incidents if s.disposition is not None]
-    waits = [
-        s.followup_completed - s.disposition for s in disposed if s.followup_completed is not None
-    ]
-    row["dispositions"] = len(disposed)
+    row["dispositions"] = sum(1 for s in incidents if s.disposition is not None)
     for days in (7, 30):
-        within = sum(1 for w in waits if w <= days * 86400)
-        row[f"followup_within_{days}_days"] = within / len(disposed) if disposed else None
+        closed = [s for s in incidents if _window_closed(s, days, as_of)]
+        waits = [
+            s.followup_completed - s.disposition
+            for s in closed
+            if s.followup_completed is not None and s.disposition is not None
+        ]
+        within = sum(1 for w in waits if 0 <= w <= days * 86400)
+        row[f"followup_{days}d_eligible"] = len(closed)
+        row[f"followup_within_{days}_days"] = within / len(closed) if closed else None
     row["pages_per_incident"] = (
         sum(s.pages for s in incidents) / len(incidents) if incidents else None
     )
     return row
 
 
-def hand_report(incidents: list[Seeded], types: list[str]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = [
-        hand_row(t, [s for s in incidents if s.crisis_type == t]) for t in types
-    ]
-    return [*rows, hand_row("all", incidents)]
+def hand_report(
+    incidents: list[Seeded], types: list[str], as_of: datetime
+) -> list[dict[str, float | int | str | None]]:
+    rows = [hand_row(t, [s for s in incidents if s.crisis_type == t], as_of) for t in types]
+    return [*rows, hand_row("all", incidents, as_of)]

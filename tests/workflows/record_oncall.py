@@ -1,9 +1,10 @@
 """The on-call handoff scenario of the history recorder (tests/workflows/record_histories.py).
 
 A rotation of three clinicians on 12 h shifts is created through the API's route function (so
-the watch starts as the product starts it, signed by the recorder's client), two handoffs pass,
-then a supervisor's override (through its route function too) sends `schedule_changed` and the
-covering clinician, then the returning one, are paged. The watch never ends by itself: the
+the watch starts as the product starts it, signed by the recorder's client) in the third
+clinician's shift, who is paged at its creation; two handoffs pass, then a supervisor's
+override (through its route function too) sends `schedule_changed` and the covering
+clinician, then the returning one, are paged. The watch never ends by itself: the
 history is taken while it waits for its next handoff, which replay handles as an open history.
 """
 
@@ -56,7 +57,8 @@ async def record_oncall(
     first = program.staff[Role.CLINICIAN]
     second = await _add_clinician(sessions, program, "second")
     third = await _add_clinician(sessions, program, "third")
-    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(hours=1)
+    # Three shifts less an hour ago: the third clinician is on call from the creation on.
+    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(hours=1) - 3 * SHIFT
     async with sessions() as session:
         rotation = await create_rotation(
             RotationCreate(
@@ -75,8 +77,8 @@ async def record_oncall(
     handle = client.get_workflow_handle_for(
         OnCallHandoffWorkflow.run, handoff_watch_id(rotation.id)
     )
-    await env.sleep(timedelta(hours=1) + MINUTE)  # first handoff: the first clinician
-    await env.sleep(SHIFT)  # second handoff: the second clinician
+    await env.sleep(timedelta(hours=1) + MINUTE)  # a handoff: the first clinician
+    await env.sleep(SHIFT)  # another: the second clinician
     now = await env.get_current_time()
     async with sessions() as session:  # the third covers two hours from an hour from now
         await create_override(

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
+from api.routes.oncall import handoff_watch_id
 from domain.models import Staff
 from domain.models.programs import StaffCreate
+from domain.oncall_watch import HandoffWatch
 from domain.protocols import protocol_for
 from domain.vocabulary import CrisisType, Role
 from infra.db import transaction
@@ -29,6 +31,7 @@ from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
 from tests.helpers.stack import Stack
 from tests.workflows.scenarios import CSSRS_MODERATE
+from workflows.oncall import OnCallHandoffWorkflow
 
 SHIFT = timedelta(hours=12)
 MINUTE = timedelta(minutes=1)
@@ -158,12 +161,90 @@ async def test_three_clinicians_on_12_hour_shifts_hand_off_and_an_override_cuts_
     await pages_to(smtp_sink, address[third.id], 2)
     assert await owner_at(sessions, program, start + 2 * SHIFT + MINUTE) == third.id
 
-    # Each handoff paged its incoming person exactly once, nobody else.
+    # Each handoff paged its incoming person exactly once, nobody else. Nobody was paged when
+    # the rotation was created: its first handoff was an hour away, so it put nobody on call yet.
     await ts_env.sleep(MINUTE)
     counts = {who: len(handoff_pages(smtp_sink, a)) for who, a in address.items()}
     assert counts == {first.id: 1, second.id: 2, third.id: 2}
     others = [m["To"] for m in smtp_sink.messages if "handoff" in _text(m)]
     assert set(others) <= set(address.values())
+
+
+async def test_a_rotation_created_mid_shift_tells_the_member_on_call_once_at_creation(
+    stack: Stack,
+    program: DemoProgram,
+    ts_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+    smtp_sink: SmtpSink,
+) -> None:
+    first = program.staff[Role.CLINICIAN]
+    second = await add_staff(sessions, program, Role.CLINICIAN, "second@demo.test")
+    address = {first.id: "clinician@demo.test", second.id: "second@demo.test"}
+    incident = await open_incident(stack, program)
+    await decide(stack, program, incident["id"], CSSRS_MODERATE)  # no alarm pages meanwhile
+    now = (await ts_env.get_current_time()).replace(microsecond=0)
+
+    # A rotation of the second clinician alone whose first shift began an hour ago: they are
+    # on call from its creation, and told so then, with the open incident.
+    await post(
+        stack,
+        "/v1/oncall/rotations",
+        _rotation("Second alone", [second], now - timedelta(hours=1)),
+        program.auth(Role.ADMIN),
+    )
+    page = (await pages_to(smtp_sink, address[second.id], 1))[0]
+    assert "you are now the on-call clinician" in page and incident["id"] in page
+
+    # It is replaced by a rotation whose first clinician's shift began two hours ago: the
+    # first clinician is on call from its creation, and told so once.
+    start = now - timedelta(hours=2)
+    rotation = await post(
+        stack,
+        "/v1/oncall/rotations",
+        _rotation("Both", [first, second], start),
+        program.auth(Role.ADMIN),
+    )
+    page = (await pages_to(smtp_sink, address[first.id], 1))[0]
+    assert "you are now the on-call clinician" in page and incident["id"] in page
+    assert await owner_at(sessions, program, now + MINUTE) == first.id
+
+    # The shift ends 12 hours after it began: the second clinician is told, once.
+    await ts_env.sleep(start + SHIFT - now + MINUTE)
+    await pages_to(smtp_sink, address[second.id], 2)
+    assert await owner_at(sessions, program, start + SHIFT + MINUTE) == second.id
+
+    # A watch of the rotation continued as new (it had checked, the second clinician on call)
+    # does not tell them again. Started under an id of its own, as the time-skipping server
+    # handles `continue_as_new` poorly; it sleeps to the next handoff like the first watch.
+    await stack.client.start_workflow(
+        OnCallHandoffWorkflow.run,
+        HandoffWatch(
+            rotation_id=rotation["id"],
+            program_id=program.program.id,
+            role=Role.CLINICIAN,
+            at=await ts_env.get_current_time(),
+            on_call=second.id,
+            checked=True,
+        ),
+        id=f"{handoff_watch_id(rotation['id'])}-continued",
+        task_queue=stack.task_queue,
+    )
+    await ts_env.sleep(MINUTE)
+    # The first clinician: once, at the second rotation's creation. The second: at the first
+    # rotation's creation, then at the handoff.
+    counts = {who: len(handoff_pages(smtp_sink, a)) for who, a in address.items()}
+    assert counts == {first.id: 1, second.id: 2}
+
+
+def _rotation(name: str, members: list[Staff], first_handoff: datetime) -> dict[str, Any]:
+    return {
+        "name": name,
+        "role": "clinician",
+        "members": [str(m.id) for m in members],
+        "shift_hours": 12,
+        "first_handoff": first_handoff.isoformat(),
+        "time_zone": "UTC",
+    }
 
 
 async def test_pages_to_the_on_call_supervisor_follow_the_schedule_and_the_flag_without_one(

@@ -36,7 +36,12 @@ if TYPE_CHECKING:
     from tests.fakes.smtp import SmtpSink
     from tests.fakes.twilio import FakeTwilio
 
-pytest_plugins = ["tests.fakes.smtp", "tests.fakes.twilio", "tests.fakes.webhook"]
+pytest_plugins = [
+    "tests.fakes.smtp",
+    "tests.fakes.twilio",
+    "tests.fakes.webhook",
+    "tests.helpers.logging_state",
+]
 
 
 # --- Temporal ---------------------------------------------------------------------------

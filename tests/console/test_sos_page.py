@@ -5,16 +5,14 @@ strict headers — and what someone holding a dead link receives: still 911 and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from domain.vocabulary import Role, Stage
-from infra.logging import QUIET_LOGGERS, configure_logging
+from infra.logging import configure_logging
 from infra.settings import LogFormat, Settings
 from tests.helpers.polling import eventually
 from tests.helpers.programs import DemoProgram
@@ -139,21 +137,6 @@ async def test_a_dead_link_still_shows_911_and_988_without_a_button(
     assert shown.buttons == []
     assert token not in answer.text
     assert answer.headers["cache-control"] == "no-store"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging is process-wide: put structlog and the standard library back after."""
-    structlog_config = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    yield
-    structlog.configure(**structlog_config)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, saved in quiet.items():
-        logging.getLogger(name).setLevel(saved)
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -7,7 +7,6 @@ import gc
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from infra.db import make_sync_engine
 from infra.logging import (
     EXCEPTION_MESSAGE_WITHHELD,
-    QUIET_LOGGERS,
     REDACTED,
     configure_logging,
 )
 from infra.settings import LogFormat, Settings
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging is process-wide: put structlog and the stdlib back afterwards."""
-    structlog_config = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    yield
-    structlog.configure(**structlog_config)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, saved in quiet.items():
-        logging.getLogger(name).setLevel(saved)
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:

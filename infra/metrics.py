@@ -9,7 +9,7 @@ only (an unknown value becomes "other"), never an id, a name or a note.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -67,6 +67,8 @@ class CasefileCounts:
     ladders: Mapping[tuple[str, str], int]  # (purpose, status)
     earliest_due_alarm: datetime | None  # of the incidents still open
     read_at: datetime
+    # (from, to) of each reclassify: what undoes them gives the type each incident opened as.
+    reclassified: Sequence[tuple[str, str]] = ()
 
     @property
     def projection_lag(self) -> float:
@@ -99,6 +101,10 @@ async def read_casefile_counts(connection: AsyncConnection) -> CasefileCounts:
     )
     kind = col(DecisionRecord.kind)
     decisions = await _rows(connection, select(kind, func.count()).group_by(kind))
+    moves = await _rows(
+        connection,
+        select(col(DecisionRecord.detail)).where(kind == DecisionKind.RECLASSIFY.value),
+    )
     purpose, channel, status = (
         col(Notification.purpose),
         col(Notification.channel),
@@ -131,6 +137,7 @@ async def read_casefile_counts(connection: AsyncConnection) -> CasefileCounts:
         ladders={(p, s): n for p, s, n in ladders},
         earliest_due_alarm=datetime.fromisoformat(earliest) if earliest else None,
         read_at=datetime.now(UTC),
+        reclassified=[(str(d.get("from")), str(d.get("to"))) for (d,) in moves],
     )
 
 
@@ -138,7 +145,8 @@ def casefile_families(counts: CasefileCounts) -> list[Metric]:
     """The case-file families of /metrics, from one read."""
     opened = CounterMetricFamily(
         "crisisdesk_incidents_opened",
-        "Incidents opened, by crisis type (the current one, after any reclassification)",
+        "Incidents opened, by the crisis type they opened as (a reclassification later does "
+        "not move them: a counter never goes down)",
         labels=["crisis_type"],
     )
     closed = CounterMetricFamily(
@@ -156,8 +164,13 @@ def casefile_families(counts: CasefileCounts) -> list[Metric]:
         crisis, stage = enum_label(crisis, CrisisType), enum_label(stage, Stage)
         by_type[crisis] = by_type.get(crisis, 0) + n
         (closed if stage in FINAL_STAGES else open_now).add_metric([crisis, stage], n)
+    for moved_from, moved_to in counts.reclassified:  # undone, newest type first
+        to, back = enum_label(moved_to, CrisisType), enum_label(moved_from, CrisisType)
+        by_type[to] = by_type.get(to, 0) - 1
+        by_type[back] = by_type.get(back, 0) + 1
     for crisis, n in sorted(by_type.items()):
-        opened.add_metric([crisis], n)
+        if n > 0:
+            opened.add_metric([crisis], n)
     decisions = CounterMetricFamily(
         "crisisdesk_decisions", "Decisions recorded on incidents, by kind", labels=["kind"]
     )

@@ -133,6 +133,29 @@ async def test_the_counters_move_with_the_actions_that_drive_them(
     assert value(after_cancel, opened, crisis_type="panic") == 1
     assert value(after_cancel, "crisisdesk_projection_lag_seconds") >= 0
 
+    # A reclassified incident stays counted under the type it opened as: a counter never drops.
+    sos_like = await open_incident(stack, program, "other")
+    await decide(
+        stack,
+        program,
+        sos_like["id"],
+        {
+            "kind": "reclassify",
+            "crisis_type": "withdrawal",
+            "reason": "Shaking and sweating since this morning",
+        },
+    )
+
+    async def moved() -> Samples | None:
+        samples = await scrape(stack.http)
+        now_open = "crisisdesk_incidents_open"
+        return samples if total(samples, now_open, crisis_type="withdrawal") == 1 else None
+
+    after_move = await eventually(moved, "the reclassified incident counted as withdrawal")
+    assert value(after_move, opened, crisis_type="other") == 1
+    assert value(after_move, opened, crisis_type="withdrawal") == 0
+    assert total(after_move, "crisisdesk_incidents_open", crisis_type="other") == 0
+
 
 async def test_a_contact_ladder_is_counted_by_purpose_and_outcome(
     fresh_stack: Stack, program: DemoProgram, sessions: async_sessionmaker[AsyncSession]

@@ -6,12 +6,13 @@ or points at a running API with `--api URL --tokens FILE` (then only (2), (3), (
 measured).
 
     (1) engine baseline: trivial workflow + one activity, 100 in flight, workflows/s
-    (2) POST /v1/incidents, 100 in flight: incidents/s, p50 / p99
+    (2) POST /v1/incidents, 100 in flight, until all are listed: incidents/s (bench/opening.py)
     (3) decision round trip, 20 concurrent clinicians: p50 / p99 (once the worker is idle),
         beside (3a) the engine's floor: a bare update handler, 20 callers, same server
     (4) time to first contact: notify_contacts HTTP send -> message at the SMTP sink, p50 / p99
     (5) worker RSS with K incidents waiting in follow-up
     (6), (7) the console: board first render, decision to screen over SSE (bench/console.py)
+    (8) SOS presses during a burst of 300 openings, 100 in flight (bench/sos_burst.py)
 
 Prints a table and writes bench/results/<timestamp>.json. Everything it starts it stops.
 """
@@ -199,7 +200,7 @@ async def start_stack(args: argparse.Namespace, workdir: Path, stack: Stack) -> 
         "public_url": f"http://{HOST}:{api_port}",
     }
     env = crisisdesk_env(fields)
-    settings = Settings(**fields)  # type: ignore[arg-type]
+    settings = Settings(**fields)
     keyring = keyring_for(settings)  # the development key, made once before the processes read it
     stack.data_converter = data_converter_for(keyring)
     stack.temporal_address = settings.temporal_address
@@ -463,35 +464,6 @@ class Sampler:
         return summary
 
 
-async def open_incidents(
-    api: Api, client_ids: list[str], count: int, in_flight: int
-) -> tuple[dict[str, Any], list[str]]:
-    token = api.tokens["clinician"]
-    opened: list[str] = []
-
-    async def one(i: int) -> float:
-        started = time.perf_counter()
-        incident_id = await api.open_incident(
-            client_ids[i % len(client_ids)], "suicidal_ideation", token
-        )
-        took = time.perf_counter() - started
-        opened.append(incident_id)
-        return took
-
-    await bounded(5, 5, lambda i: api.open_incident(client_ids[0], "panic", token))  # warm-up
-    elapsed, latencies, errors = await bounded(count, in_flight, one)
-    return {
-        "count": count,
-        "in_flight": in_flight,
-        "opened": len(latencies),
-        "errors": errors[:5],
-        "error_count": len(errors),
-        "elapsed_s": round(elapsed, 2),
-        "incidents_per_s": round(len(latencies) / elapsed, 1),
-        "latency": latency_summary(latencies),
-    }, opened
-
-
 async def decision_round_trips(
     api: Api, client_ids: list[str], clinicians: int, total: int
 ) -> dict[str, Any]:
@@ -677,23 +649,15 @@ async def followup_memory(
 
 
 def table(results: dict[str, Any]) -> str:
+    from bench.opening import decision_ratio_rows, opening_rows
+    from bench.sos_burst import sos_rows
+
     rows: list[tuple[str, str, str]] = []
-    engine, opening = results.get("engine"), results.get("open")
-    if engine:
+    if engine := results.get("engine"):
         rows.append(("(1) engine baseline", f"{engine['workflows_per_s']} wf/s", ""))
-    if opening:
-        lat = opening["latency"]
-        rows.append(
-            (
-                "(2) POST /v1/incidents",
-                f"{opening['incidents_per_s']} /s",
-                f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
-            )
-        )
+    rows.extend(opening_rows(results))
     if failures := results.get("phase_failures"):
         rows.append((f"failed phases: {failures}", "", ""))
-    if "ratio_open_to_engine" in results:
-        rows.append(("    ratio (2)/(1)", f"{results['ratio_open_to_engine']:.0%}", "goal >= 70%"))
     if decisions := results.get("decisions"):
         lat = decisions["latency"]
         rows.append(
@@ -712,6 +676,7 @@ def table(results: dict[str, Any]) -> str:
                 f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
             )
         )
+    rows.extend(decision_ratio_rows(results))
     if board := results.get("board_render"):
         lat = board["latency"]
         rows.append(
@@ -754,6 +719,7 @@ def table(results: dict[str, Any]) -> str:
         )
         if held["reached_follow_up"] < 5000:
             rows.append(("    (fewer than the 5,000 the issue asks: see --followup)", "", ""))
+    rows.extend(sos_rows(results))
     width = max(len(r[0]) for r in rows if r[1] or r[2]) + 2
     lines = [f"{a:<{width}}{b:<14}{c}" for a, b, c in rows]
     errors = {
@@ -804,15 +770,17 @@ async def main(args: argparse.Namespace) -> int:
                 results["engine"] = await phase(
                     results, "engine", engine_baseline(stack, args.n, args.in_flight), timeout
                 )
-            print("(2) opening incidents ...", flush=True)
+            from bench.opening import opened_and_projected  # it imports run.py
+            from bench.sos_burst import sos_during_burst
+
+            print("(2) opening incidents until they are listed ...", flush=True)
             opening = await phase(
-                results, "open", open_incidents(api, client_ids, args.n, args.in_flight), timeout
+                results,
+                "open",
+                opened_and_projected(api, client_ids, args.n, args.in_flight),
+                timeout,
             )
             results["open"], opened = opening or (None, [])
-            if results.get("engine") and results["open"]:
-                results["ratio_open_to_engine"] = round(
-                    results["open"]["incidents_per_s"] / results["engine"]["workflows_per_s"], 3
-                )
             # The worker first finishes the 500 openings' backlog: (3) measures decisions.
             results["idle_wait_before_decisions_s"] = await until_idle(stack.worker_pid)
             if not external:
@@ -859,6 +827,13 @@ async def main(args: argparse.Namespace) -> int:
             results["to_screen"] = await phase(
                 results, "to_screen", decision_to_screen(api, client_ids[0]), timeout
             )
+            print("(8) SOS presses during a burst of openings ...", flush=True)
+            results["sos_burst"] = await phase(
+                results,
+                "sos_burst",
+                sos_during_burst(api, client_ids, worker_pid=stack.worker_pid),
+                timeout,
+            )
             if not external:
                 print("(4) time to first contact ...", flush=True)
                 results["first_contact"] = await phase(
@@ -890,6 +865,9 @@ async def main(args: argparse.Namespace) -> int:
         if not external:
             stop_stack(stack)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    from bench.opening import ratios
+
+    results.update(ratios(results))
     if args.profile:
         profile = workdir / f"{args.profile}.prof"
         if profile.exists():

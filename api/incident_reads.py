@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.deps import audit_read, incident_access
+from api.deps import IncidentAccess, audit_read, incident_access
 from api.incident_client import current_state
 from api.incident_views import (
     IncidentList,
@@ -41,6 +41,22 @@ async def incident_answer(
     return view
 
 
+async def readable_incident(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    staff: Staff,
+    incident_id: uuid.UUID,
+    now: datetime,
+) -> tuple[IncidentAccess, IncidentState, bool]:
+    """Whose incident `staff` reads (their program's, or another's under a break-glass grant),
+    its state and whether that is live; the one 404 when they may not read it. Not audited:
+    the callers that show the detail audit it."""
+    access = await incident_access(session, staff, incident_id, now)
+    state, live = await current_state(temporal, session, incident_id, access.program_id)
+    return access, state, live
+
+
 async def read_incident(
     *,
     session: AsyncSession,
@@ -53,8 +69,9 @@ async def read_incident(
 
     A supervisor of another program reads it only under a running break-glass grant, and is
     then offered no decision."""
-    access = await incident_access(session, staff, incident_id, now)
-    state, live = await current_state(temporal, session, incident_id, access.program_id)
+    access, state, live = await readable_incident(
+        session=session, temporal=temporal, staff=staff, incident_id=incident_id, now=now
+    )
     view = await incident_answer(session, state, role=Role(staff.role), live=live)
     if access.grant_id is not None:
         view.allowed_decisions = []

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.console.decision_forms import decision_from_form, field_errors, form_for
@@ -36,11 +35,10 @@ from api.console.session import (
     require_role,
 )
 from api.deps import Now, SessionDep, TemporalDep, incident_access
-from api.incident_client import current_state
+from api.incident_reads import readable_incident
 from api.problems import Problem
 from api.routes.incidents import record_decision
 from domain.decisions import CLINICAL, DECISIONS
-from domain.models import Incident
 from domain.vocabulary import DecisionKind
 
 router = APIRouter(include_in_schema=False)
@@ -81,6 +79,19 @@ def _context(me: Browser, facts: IncidentFacts, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def _shown(
+    request: Request,
+    template: str,
+    incident_id: uuid.UUID,
+    me: Browser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    now: Now,
+) -> Response:
+    facts = await _facts(session, temporal, me, incident_id, now)
+    return page(request, template, _context(me, facts))
+
+
 @router.get("/incidents/{incident_id}")
 async def incident_page(
     request: Request,
@@ -90,8 +101,7 @@ async def incident_page(
     temporal: TemporalDep,
     now: Now,
 ) -> Response:
-    facts = await _facts(session, temporal, me, incident_id, now)
-    return page(request, "incident.html", _context(me, facts))
+    return await _shown(request, "incident.html", incident_id, me, session, temporal, now)
 
 
 @router.get("/incidents/{incident_id}/live")
@@ -103,8 +113,9 @@ async def incident_live_region(
     temporal: TemporalDep,
     now: Now,
 ) -> Response:
-    facts = await _facts(session, temporal, me, incident_id, now)
-    return page(request, "partials/incident_live.html", _context(me, facts))
+    """The live region (timeline, deliveries, dispatches), fetched on each `changed` event."""
+    template = "partials/incident_live.html"
+    return await _shown(request, template, incident_id, me, session, temporal, now)
 
 
 @router.get("/incidents/{incident_id}/decision-forms")
@@ -116,30 +127,29 @@ async def decision_forms_region(
     temporal: TemporalDep,
     now: Now,
 ) -> Response:
-    facts = await _facts(session, temporal, me, incident_id, now)
-    return page(request, "partials/decision_forms.html", _context(me, facts))
+    """The decision forms, fetched when the decisions on offer change."""
+    template = "partials/decision_forms.html"
+    return await _shown(request, template, incident_id, me, session, temporal, now)
 
 
 @router.get("/live/incidents/{incident_id}")
 async def live_incident(request: Request, incident_id: uuid.UUID) -> Response:
     """The incident's change stream, for whoever may read the incident, checked as the page is
-    (`incident_access`); under a break-glass grant, again on every poll, so the stream ends
+    (`readable_incident`); under a break-glass grant, again on every poll, so the stream ends
     (and the page reloads to its 404) when the grant does."""
 
     async def watch(me: SignedIn, session: AsyncSession) -> tuple[Versions, StillAllowed | None]:
         require_role(me, *CLINICAL)
-        access = await incident_access(session, me.staff, incident_id, datetime.now(UTC))
-        owner = (
-            await session.exec(select(Incident.program_id).where(Incident.id == incident_id))
-        ).first()
-        if owner is not None and owner != access.program_id:
-            raise PageNotFoundError
-        if owner is None:  # not projected yet: the workflow says whose it is
-            temporal = request.app.state.runtime.temporal
-            try:
-                await current_state(temporal, session, incident_id, access.program_id)
-            except Problem:
-                raise PageNotFoundError from None
+        try:
+            access, _, _ = await readable_incident(
+                session=session,
+                temporal=request.app.state.runtime.temporal,
+                staff=me.staff,
+                incident_id=incident_id,
+                now=datetime.now(UTC),
+            )
+        except Problem:
+            raise PageNotFoundError from None
         versions: Versions = {
             "changed": lambda s: incident_version(s, incident_id),
             "decisions": lambda s: decisions_version(s, incident_id),
